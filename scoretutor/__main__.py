@@ -1,0 +1,6 @@
+"""``python -m scoretutor train | export | evaluate`` (see :mod:`scoretutor.cli`)."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

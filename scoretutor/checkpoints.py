@@ -1,0 +1,229 @@
+"""Shipped network checkpoints: a small file format, its writer and its loaders. Taught in chapter 5.
+
+A shipped checkpoint is a plain dict that ``torch.load(path, weights_only=True)`` reads:
+
+* ``"format"``: ``"scoretutor-unet-v1"``;
+* ``"config"``: the architecture (:attr:`scoretutor.unet.UNet.config`: arch, k, width, scales,
+  prediction_only);
+* ``"state_dict"``: the weights, floating tensors stored as float16 or float32 (loaded back as float32);
+* ``"card"``: a dict of str/int/float/list/dict describing how it was made (command, commit, data,
+  seed, wall time, hardware, epochs, final metrics).
+
+The course's checkpoints live in the package, ``scoretutor/checkpoints/<name>.pt``, each with a
+model card ``<name>.md``; :func:`load_pretrained` reads them by name.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .unet import ARCH, UNet
+
+__all__ = [
+    "FORMAT",
+    "CHECKPOINT_DIR",
+    "atomic_save",
+    "atomic_write_text",
+    "save_pretrained",
+    "load",
+    "load_pretrained",
+    "available",
+    "resolve",
+    "card_markdown",
+]
+
+FORMAT = "scoretutor-unet-v1"
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+
+def _atomic_replace(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_save(obj, path) -> None:
+    """``torch.save(obj, path)`` through a temporary file in the same folder and ``os.replace``,
+    so that an interrupted write never leaves a truncated file behind."""
+    _atomic_replace(Path(path), lambda tmp: torch.save(obj, tmp))
+
+
+def atomic_write_text(text: str, path) -> None:
+    """Write a text file atomically (temporary file + ``os.replace``)."""
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+    _atomic_replace(Path(path), write)
+
+
+def save_pretrained(model: UNet, path, *, card: dict | None = None, half: bool = True) -> Path:
+    """Write ``model`` as a shipped checkpoint at ``path`` (atomically) and return the path.
+
+    ``half=True`` stores floating tensors as float16 (half the size; the loss in accuracy is far below
+    what the figures show). ``card`` is a plain dict describing the run (see module docstring).
+    """
+    if not isinstance(model, UNet):
+        raise TypeError(f"model must be a scoretutor.unet.UNet, got {type(model).__name__}")
+    card = dict(card or {})
+    state = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().to("cpu").clone()
+        if value.is_floating_point():
+            value = value.to(torch.float16 if half else torch.float32)
+        state[key] = value
+    obj = {"format": FORMAT, "config": model.config, "state_dict": state, "card": card}
+    path = Path(path)
+    atomic_save(obj, path)
+    return path
+
+
+def _read(path: Path) -> dict:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # not a torch file, or one holding arbitrary objects
+        raise ValueError(f"{path} is not a scoretutor checkpoint that can be read safely: {exc}") from exc
+    return obj
+
+
+def load(path, *, device=None, with_card: bool = False):
+    """Load a shipped checkpoint (or a training run's ``checkpoint.pt``, or its folder) as a UNet in eval mode.
+
+    Weights come back as float32 on ``device`` (default CPU). With ``with_card=True`` returns
+    ``(model, card)``. A file of another format or architecture raises a ValueError that says so.
+    """
+    path = Path(path)
+    if path.is_dir():  # a training run folder
+        path = path / "checkpoint.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint file at {path}")
+    obj = _read(path)
+    if not isinstance(obj, dict) or "format" not in obj:
+        raise ValueError(f"{path} is not a scoretutor checkpoint (no 'format' tag)")
+    fmt = obj["format"]
+    if fmt == FORMAT:
+        config, state, card = obj.get("config"), obj.get("state_dict"), obj.get("card", {})
+    elif fmt == "scoretutor-train-v1":  # a training run's checkpoint
+        config, state = obj.get("model_config"), obj.get("model")
+        card = {"epochs": obj.get("epoch"), "history": obj.get("history", [])}
+    else:
+        raise ValueError(f"{path} has format {fmt!r}; this version of scoretutor reads {FORMAT!r}")
+    if not isinstance(config, dict) or config.get("arch") != ARCH:
+        arch = config.get("arch") if isinstance(config, dict) else None
+        raise ValueError(f"{path} holds architecture {arch!r}; expected {ARCH!r}")
+    model = UNet.from_config(config)
+    state = {key: (v.float() if v.is_floating_point() else v) for key, v in state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"the weights in {path} do not fit the architecture its config describes ({config}): {exc}"
+        ) from exc
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return (model, card) if with_card else model
+
+
+def available() -> list[str]:
+    """Names of the checkpoints shipped in the package (``scoretutor/checkpoints/*.pt``), sorted."""
+    return sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt"))
+
+
+def resolve(name_or_path) -> Path:
+    """A shipped checkpoint's name, or a path to a ``.pt`` file or a training run folder, as a file path."""
+    text = str(name_or_path)
+    path = Path(text)
+    if path.is_dir() and (path / "checkpoint.pt").is_file():
+        return path / "checkpoint.pt"
+    if path.is_file():
+        return path
+    if text in available():
+        return CHECKPOINT_DIR / f"{text}.pt"
+    names = ", ".join(available()) or "(none shipped yet)"
+    raise ValueError(f"unknown checkpoint {text!r}: not a file, a run folder, nor a shipped name. Available: {names}")
+
+
+def load_pretrained(name: str, *, device=None, with_card: bool = False):
+    """Load the shipped checkpoint ``name`` (see :func:`available`) in eval mode. Taught in chapter 5.
+
+    An unknown name raises a ValueError that lists the available names.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    names = available()
+    if name not in names:
+        raise ValueError(f"unknown checkpoint name {name!r}; available: {', '.join(names) or '(none shipped yet)'}")
+    return load(CHECKPOINT_DIR / f"{name}.pt", device=device, with_card=with_card)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def card_markdown(name: str, card: dict, config: dict) -> str:
+    """Render a model card (markdown) from a card dict and a model config."""
+    lines = [f"# Model card: `{name}`", ""]
+    lines.append(
+        "A conditional bias-free U-net trained by `scoretutor` as a blind universal denoiser of the next "
+        "video frame (see chapters 4 and 5)."
+    )
+    lines += ["", "## Architecture", ""]
+    for key, value in config.items():
+        lines.append(f"- {key}: `{value}`")
+    if "parameters" in card:
+        lines.append(f"- parameters: {card['parameters']:,}")
+    simple = [
+        ("command", "Command"),
+        ("commit", "Commit"),
+        ("data", "Data"),
+        ("seed", "Seed"),
+        ("epochs", "Epochs"),
+        ("wall_time_s", "Wall time (s)"),
+        ("hardware", "Hardware"),
+        ("stored_dtype", "Stored weights"),
+    ]
+    lines += ["", "## Training", ""]
+    for key, label in simple:
+        if key not in card:
+            continue
+        value = card[key]
+        if isinstance(value, list):
+            lines.append(f"- {label}:")
+            lines += [f"  - `{v}`" if key in ("command", "commit") else f"  - {v}" for v in value]
+        elif isinstance(value, dict):
+            lines.append(f"- {label}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in value.items()))
+        else:
+            lines.append(f"- {label}: `{value}`" if key in ("command", "commit") else f"- {label}: {_fmt(value)}")
+    if "final_metrics" in card:
+        lines += ["", "## Final metrics (validation, last epoch)", ""]
+        lines += [f"- {k}: {_fmt(v)}" for k, v in card["final_metrics"].items()]
+    table = card.get("denoising_table")
+    if table:
+        lines += ["", "## Denoising on held-out sequences", ""]
+        desc = card.get("evaluation")
+        if desc:
+            lines += [f"{desc}", ""]
+        lines += ["| σ | input PSNR (dB) | output PSNR (dB) |", "|---|---|---|"]
+        for row in table:
+            lines.append(f"| {row['sigma']:g} | {row['input_psnr']:.2f} | {row['output_psnr']:.2f} |")
+    notes = card.get("notes")
+    if notes:
+        lines += ["", "## Notes", "", str(notes)]
+    return "\n".join(lines) + "\n"
