@@ -14,19 +14,16 @@ model card ``<name>.md``; :func:`load_pretrained` reads them by name.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .files import atomic_save, atomic_write_text
 from .unet import ARCH, UNet
 
 __all__ = [
     "FORMAT",
     "CHECKPOINT_DIR",
-    "atomic_save",
-    "atomic_write_text",
     "save_pretrained",
     "load",
     "load_pretrained",
@@ -37,36 +34,6 @@ __all__ = [
 
 FORMAT = "scoretutor-unet-v1"
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
-
-
-def _atomic_replace(path: Path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def atomic_save(obj, path) -> None:
-    """``torch.save(obj, path)`` through a temporary file in the same folder and ``os.replace``,
-    so that an interrupted write never leaves a truncated file behind."""
-    _atomic_replace(Path(path), lambda tmp: torch.save(obj, tmp))
-
-
-def atomic_write_text(text: str, path) -> None:
-    """Write a text file atomically (temporary file + ``os.replace``)."""
-
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-
-    _atomic_replace(Path(path), write)
 
 
 def save_pretrained(model: UNet, path, *, card: dict | None = None, half: bool = True) -> Path:

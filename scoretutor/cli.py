@@ -124,7 +124,8 @@ def export_main(argv=None) -> int:
 
     import torch
 
-    from .checkpoints import CHECKPOINT_DIR, atomic_write_text, card_markdown, save_pretrained
+    from .checkpoints import CHECKPOINT_DIR, card_markdown, save_pretrained
+    from .files import atomic_write_text
     from .metrics import ACCEPTANCE_SIGMAS, denoising_table, format_table
     from .training import HELD_OUT_SEED, TrainConfig, make_source, read_checkpoint
     from .unet import UNet

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoints import atomic_save, atomic_write_text
+from .files import atomic_save, atomic_write_text
 from .unet import UNet, stack_inputs
 
 __all__ = [

@@ -7,7 +7,6 @@ import torch
 from scoretutor import checkpoints
 from scoretutor.checkpoints import (
     FORMAT,
-    atomic_save,
     available,
     card_markdown,
     load,
@@ -15,6 +14,7 @@ from scoretutor.checkpoints import (
     resolve,
     save_pretrained,
 )
+from scoretutor.files import atomic_save
 from scoretutor.unet import BiasFreeBatchNorm2d, UNet
 
 
