@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +24,8 @@ def execute(path: Path, timeout: int = 900) -> float:
     import nbformat
     from nbclient import NotebookClient
 
+    from scoretutor.files import atomic_write_text
+
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
@@ -33,10 +34,7 @@ def execute(path: Path, timeout: int = 900) -> float:
     client.execute()
     seconds = time.perf_counter() - start
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    fd, tmp = tempfile.mkstemp(suffix=".ipynb", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        nbformat.write(nb, fh)
-    os.replace(tmp, path)
+    atomic_write_text(nbformat.writes(nb) + "\n", path)
     return seconds
 
 
