@@ -31,7 +31,8 @@ def _train_parser() -> argparse.ArgumentParser:
             "Train a conditional bias-free U-net as a blind universal denoiser of the next frame "
             "(sqrt(sigma) ~ U(0,1), Adam, learning rate halved on a validation plateau). Writes OUT/checkpoint.pt "
             "and OUT/log.csv after every epoch. With --resume the same command continues the run exactly "
-            "(options left out are taken from the saved run)."
+            "(options left out are taken from the saved run; only --epochs, --time-limit, --threads, --device, "
+            "--compile and --patience may differ from it)."
         ),
     )
     d = _TRAIN_DEFAULTS

@@ -90,7 +90,7 @@ class TrainConfig:
     time_limit: float | None = None  # minutes
     threads: int | None = None
 
-    RUNTIME = ("epochs", "out", "device", "amp", "channels_last", "compile", "time_limit", "threads")
+    RUNTIME = ("epochs", "out", "device", "amp", "channels_last", "compile", "time_limit", "threads", "patience")
 
     def __post_init__(self):
         ints = {
@@ -481,6 +481,7 @@ def train(
     if saved is not None:
         trainer.optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
+        scheduler.patience = config.patience  # the one schedule setting a resumed run may change
         if saved.get("scaler"):
             trainer.scaler.load_state_dict(saved["scaler"])
         _set_rng_state(saved["rng"])

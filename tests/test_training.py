@@ -92,6 +92,13 @@ def test_time_limit_stops_after_an_epoch_and_resumes(tmp_path):
     assert done["stopped"] == "epochs" and [r["epoch"] for r in done["history"]] == [1, 2, 3]
 
 
+def test_resume_may_change_the_plateau_patience(tmp_path):
+    run(tmp_path, "p", 1, patience=5)
+    run(tmp_path, "p", 2, resume=True, patience=0)
+    saved = read_checkpoint(tmp_path / "p")
+    assert saved["config"]["patience"] == 0 and saved["scheduler"]["patience"] == 0
+
+
 class HugeAfterFirstEpoch(LeavesSource):
     """Good data in epoch 0, then values so large that the squared error overflows float32."""
 

@@ -28,7 +28,7 @@ def execute(path: Path, timeout: int = 900) -> float:
 
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb, timeout=timeout, kernel_name="python3", record_timing=False, resources={"metadata": {"path": str(path.parent)}}
     )
     start = time.perf_counter()
     client.execute()
