@@ -18,14 +18,6 @@ from scoretutor.files import atomic_save
 from scoretutor.unet import BiasFreeBatchNorm2d, UNet
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _model(k=2, width=4, **kw) -> UNet:
     torch.manual_seed(0)
     model = UNet(k=k, width=width, **kw)

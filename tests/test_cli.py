@@ -6,14 +6,6 @@ from scoretutor.checkpoints import load
 from scoretutor.cli import evaluate_main, export_main, main, train_main
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_top_level_help_and_unknown_command(capsys):
     assert main(["--help"]) == 0
     assert "train" in capsys.readouterr().out

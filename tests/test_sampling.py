@@ -12,15 +12,6 @@ from scoretutor.sampling import SampleTrace, one_step, rollout, sample
 from scoretutor.unet import UNet
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks run fastest on one thread, and do not fight a training run for the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class Stub(nn.Module):
     """A "conditional denoiser" f(past, y) = fn(past, y), with the attributes the sampler reads.
     Input (m, k+1, H, W) (past frames then the observation), output (m, 1, H, W)."""

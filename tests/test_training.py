@@ -25,14 +25,6 @@ from scoretutor.training import (
 from scoretutor.unet import UNet
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks run fastest on one thread, and do not fight a training run for the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 TINY = dict(k=2, width=4, train_sequences=6, val_sequences=3, batch_size=9, threads=None)
 
 

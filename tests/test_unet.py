@@ -6,15 +6,6 @@ from torch import nn
 from scoretutor.unet import BiasFreeBatchNorm2d, UNet, stack_inputs
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks run fastest on one thread, and do not fight a training run for the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _trained_stats(model: UNet, channels: int, size: int = 16) -> UNet:
     """Run a few training-mode passes so the running statistics are not trivial, then eval mode."""
     g = torch.Generator().manual_seed(1)
