@@ -162,6 +162,7 @@ def card_markdown(name: str, card: dict, config: dict) -> str:
         ("data", "Data"),
         ("seed", "Seed"),
         ("epochs", "Epochs"),
+        ("selected", "Checkpoint"),
         ("wall_time_s", "Wall time (s)"),
         ("hardware", "Hardware"),
         ("stored_dtype", "Stored weights"),

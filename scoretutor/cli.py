@@ -109,7 +109,10 @@ def _export_parser() -> argparse.ArgumentParser:
         prog="python -m scoretutor export",
         description="Turn a training run's checkpoint into a shipped checkpoint NAME.pt with its model card NAME.md.",
     )
-    p.add_argument("run_dir", help="training run folder (holding checkpoint.pt)")
+    p.add_argument("run_dir", help="training run folder (holding checkpoint.pt, and best.pt)")
+    p.add_argument("--which", choices=("best", "last"), default="best",
+                   help="export the epoch with the lowest validation loss (best.pt, default; the last epoch "
+                        "when the run has none) or the last epoch (checkpoint.pt)")
     p.add_argument("--name", required=True, help="checkpoint name, e.g. leaves_k2")
     p.add_argument("--dest", default=None, help="destination folder (default: the package's scoretutor/checkpoints)")
     p.add_argument("--fp32", action="store_true", help="store float32 weights (default float16, half the size)")
@@ -128,7 +131,7 @@ def export_main(argv=None) -> int:
     from .checkpoints import CHECKPOINT_DIR, card_markdown, save_pretrained
     from .files import atomic_write_text
     from .metrics import ACCEPTANCE_SIGMAS, denoising_table, format_table
-    from .training import HELD_OUT_SEED, TrainConfig, make_source, read_checkpoint
+    from .training import BEST_NAME, HELD_OUT_SEED, TrainConfig, make_source, read_checkpoint
     from .unet import UNet
 
     args = _export_parser().parse_args(argv)
@@ -136,7 +139,11 @@ def export_main(argv=None) -> int:
         print(f"error: --name must use letters, digits, '_', '-', '.', got {args.name!r}", file=sys.stderr)
         return 2
     try:
-        saved = read_checkpoint(args.run_dir)
+        which = args.which
+        if which == "best" and not (Path(args.run_dir) / BEST_NAME).is_file():
+            print(f"note: {args.run_dir} has no {BEST_NAME}; exporting its last epoch")
+            which = "last"
+        saved = read_checkpoint(args.run_dir, which)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -152,6 +159,8 @@ def export_main(argv=None) -> int:
         "data": saved.get("data", config.data),
         "seed": config.seed,
         "epochs": int(saved["epoch"]),
+        "selected": (f"epoch {int(saved['epoch'])} of the {int(read_checkpoint(args.run_dir)['epoch'])} run: "
+                     + ("the lowest validation loss" if which == "best" else "the last one")),
         "batch_size": config.batch_size,
         "wall_time_s": round(float(saved.get("wall_time_s", 0.0)), 1),
         "hardware": list(saved.get("hardware", [])),

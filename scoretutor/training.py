@@ -51,12 +51,14 @@ __all__ = [
     "train",
     "read_checkpoint",
     "CHECKPOINT_NAME",
+    "BEST_NAME",
     "LOG_NAME",
     "TRAIN_FORMAT",
 ]
 
 TRAIN_FORMAT = "scoretutor-train-v1"
 CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"  # the state of the epoch with the lowest validation loss so far
 LOG_NAME = "log.csv"
 LOG_FIELDS = ("epoch", "train_loss", "val_loss", "val_psnr", "lr", "seconds")
 
@@ -381,9 +383,12 @@ def _write_log(path: Path, history: list[dict]) -> None:
     atomic_write_text(buf.getvalue(), path)
 
 
-def read_checkpoint(run_dir) -> dict:
-    """Read a run folder's ``checkpoint.pt`` (weights_only) as a dict."""
-    path = Path(run_dir) / CHECKPOINT_NAME
+def read_checkpoint(run_dir, which: str = "last") -> dict:
+    """Read a run folder's ``checkpoint.pt`` (``which="last"``, what resuming continues from) or
+    ``best.pt`` (``which="best"``, the epoch with the lowest validation loss) as a dict (weights_only)."""
+    if which not in ("last", "best"):
+        raise ValueError(f"which must be 'last' or 'best', got {which!r}")
+    path = Path(run_dir) / (CHECKPOINT_NAME if which == "last" else BEST_NAME)
     if not path.is_file():
         raise FileNotFoundError(f"no training checkpoint at {path}")
     try:
@@ -589,6 +594,8 @@ def train(
                 "torch_version": str(torch.__version__),
             }
             atomic_save(state, ckpt_path)
+            if val_loss <= min(row["val_loss"] for row in history):
+                atomic_save(state, run_dir / BEST_NAME)
             _write_log(run_dir / LOG_NAME, history)
             say(
                 f"epoch {epoch + 1}/{config.epochs}  train {train_loss:.5f}  val {val_loss:.5f}  "

@@ -46,7 +46,12 @@ def test_tiny_train_resume_export_evaluate(tmp_path, capsys):
     assert "output PSNR" in out and "wrote" in out
     assert (dest / "tiny_k2.md").is_file()
     model, card = load(dest / "tiny_k2.pt", with_card=True)
-    assert not model.training and card["epochs"] == 2 and len(card["denoising_table"]) == 6
+    assert not model.training and len(card["denoising_table"]) == 6
+    assert card["epochs"] in (1, 2) and "lowest validation loss" in card["selected"]  # best.pt by default
+    assert main(["export", str(run), "--which", "last", "--name", "tiny_last", "--dest", str(dest),
+                 "--eval-sequences", "0"]) == 0
+    assert load(dest / "tiny_last.pt", with_card=True)[1]["epochs"] == 2
+    capsys.readouterr()
     assert "--width 4" in card["command"][0]
     assert "Denoising on held-out sequences" in (dest / "tiny_k2.md").read_text()
 

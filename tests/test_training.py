@@ -84,6 +84,16 @@ def test_time_limit_stops_after_an_epoch_and_resumes(tmp_path):
     assert done["stopped"] == "epochs" and [r["epoch"] for r in done["history"]] == [1, 2, 3]
 
 
+def test_best_epoch_is_kept_beside_the_last(tmp_path):
+    result = run(tmp_path, "b", 3)
+    best = read_checkpoint(tmp_path / "b", "best")
+    losses = [row["val_loss"] for row in result["history"]]
+    assert best["epoch"] == 1 + losses.index(min(losses))
+    assert read_checkpoint(tmp_path / "b")["epoch"] == 3
+    with pytest.raises(ValueError, match="which"):
+        read_checkpoint(tmp_path / "b", "first")
+
+
 def test_resume_may_change_the_plateau_patience(tmp_path):
     run(tmp_path, "p", 1, patience=5)
     run(tmp_path, "p", 2, resume=True, patience=0)
