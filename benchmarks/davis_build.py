@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scoretutor.davis import build_davis32, davis_root, load_davis32
+from scoretutor.davis import build_davis32, davis_root, load_davis32, split_summary
 
 
 def main(argv=None) -> int:
@@ -45,8 +45,7 @@ def main(argv=None) -> int:
         reload = time.perf_counter() - t0
     print(f"cached reload: {check:.2f} s for the crops; {reload:.2f} s for both splits as clips "
           f"(stride {args.stride})")
-    print(f"train: {len(train)} clips of {train.frames.shape[1:]} from {len(train.sequences)} sequences")
-    print(f"test:  {len(test)} clips from {len(test.sequences)} sequences: {', '.join(test.sequences)}")
+    print(split_summary(train, test))
     return 0
 
 

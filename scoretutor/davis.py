@@ -633,6 +633,12 @@ def load_davis32(
 # --------------------------------------------------------------------------- command line
 
 
+def split_summary(train: "Davis32", test: "Davis32") -> str:
+    """Two lines: how many clips each split holds, from how many sequences, and which are the test ones."""
+    return (f"train: {len(train)} clips from {len(train.sequences)} sequences\n"
+            f"test:  {len(test)} clips from {len(test.sequences)} sequences: {', '.join(test.sequences)}")
+
+
 def main(argv=None) -> int:
     """``python -m scoretutor.davis [--root R] [--cache-dir C] [--stride S] [--rebuild]``: build the
     cache and print the number of clips of each split and the test sequences."""
@@ -652,8 +658,7 @@ def main(argv=None) -> int:
         return 2
     print(f"DAVIS32 from {train.manifest['source']}: {train.manifest['frames']} frames, "
           f"{len(train.manifest['sequences'])} sequences")
-    print(f"train: {len(train)} clips from {len(train.sequences)} sequences")
-    print(f"test:  {len(test)} clips from {len(test.sequences)} sequences: {', '.join(test.sequences)}")
+    print(split_summary(train, test))
     return 0
 
 
