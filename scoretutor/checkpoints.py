@@ -180,7 +180,7 @@ def card_markdown(name: str, card: dict, config: dict) -> str:
         else:
             lines.append(f"- {label}: `{value}`" if key in ("command", "commit") else f"- {label}: {_fmt(value)}")
     if "final_metrics" in card:
-        lines += ["", "## Final metrics (validation, last epoch)", ""]
+        lines += ["", "## Validation metrics of the shipped epoch", ""]
         lines += [f"- {k}: {_fmt(v)}" for k, v in card["final_metrics"].items()]
     table = card.get("denoising_table")
     if table:
