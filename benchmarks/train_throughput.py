@@ -28,7 +28,8 @@ import torch
 def measure(width: int, batch_size: int, *, k: int, steps: int, warmup: int, device, amp: bool,
             channels_last: bool | None, compile: bool, frames: torch.Tensor) -> float:
     """Samples per second of ``steps`` timed training steps (after ``warmup`` untimed ones)."""
-    from scoretutor.training import Trainer, pair_windows
+    from scoretutor.datasets import pair_windows
+    from scoretutor.training import Trainer
     from scoretutor.unet import UNet
 
     torch.manual_seed(0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["FramePairs"]
+__all__ = ["FramePairs", "pair_windows"]
 
 
 def _as_uint8_frames(frames) -> torch.Tensor:
@@ -25,6 +25,22 @@ def _as_uint8_frames(frames) -> torch.Tensor:
     if arr.numel() and (not torch.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1):
         raise ValueError("frames given as floats must lie in [0, 1] (finite)")
     return torch.round(arr.float() * 255.0).to(torch.uint8).contiguous()
+
+
+def pair_windows(frames: torch.Tensor, k: int, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gather (past, target) pairs from ``frames (N, T, H, W)`` by pair index, vectorised, on the
+    frames' own device and dtype.
+
+    Pair ``j`` is sequence ``j // (T - k)`` with target frame ``t = k + j % (T - k)``: past
+    ``frames[n, t-k:t]`` (oldest first), target ``frames[n, t]``; the numbering of :class:`FramePairs`.
+    ``index`` holds non-negative pair indices. Returns ``past (B, k, H, W)``, ``target (B, 1, H, W)``.
+    """
+    n_t = frames.shape[1] - k
+    seq = torch.div(index, n_t, rounding_mode="floor")
+    t = index - seq * n_t
+    offsets = torch.arange(k + 1, device=frames.device)
+    window = frames[seq[:, None], t[:, None] + offsets[None, :]]  # (B, k+1, H, W)
+    return window[:, :k], window[:, k:]
 
 
 class FramePairs(torch.utils.data.Dataset):
@@ -77,9 +93,5 @@ class FramePairs(torch.utils.data.Dataset):
         n = len(self)
         if idx.numel() and (idx.min() < -n or idx.max() >= n):
             raise IndexError(f"indices out of range for FramePairs of length {n}")
-        idx = idx % n
-        seq = idx // self.per_sequence
-        t = self.k + idx % self.per_sequence
-        offsets = torch.arange(-self.k, 1)
-        clip = self.frames[seq[:, None], t[:, None] + offsets[None, :]].float().div_(255.0)
-        return clip[:, : self.k], clip[:, self.k :]
+        past, target = pair_windows(self.frames, self.k, idx % n)
+        return past.float().div_(255.0), target.float().div_(255.0)

@@ -63,7 +63,7 @@ def denoising_table(model, frames, k: int | None = None, sigmas=ACCEPTANCE_SIGMA
     Returns one dict per sigma: ``{"sigma", "input_psnr", "output_psnr"}`` (mean per-image dB). For a
     prediction-only model the output ignores the observation (same output PSNR at every sigma).
     """
-    from .training import pair_windows
+    from .datasets import pair_windows
     from .unet import UNet, stack_inputs
 
     if not isinstance(model, UNet):

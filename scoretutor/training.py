@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .datasets import pair_windows
 from .files import atomic_save, atomic_write_text
 from .unet import UNet, stack_inputs
 
@@ -46,7 +47,6 @@ __all__ = [
     "derive_seed",
     "sample_sigmas",
     "add_noise",
-    "pair_windows",
     "Trainer",
     "train",
     "read_checkpoint",
@@ -228,21 +228,6 @@ def add_noise(target: torch.Tensor, sigma: torch.Tensor, *, generator: torch.Gen
     """``target + sigma * z`` with ``z ~ N(0, I)``: ``target (B, 1, H, W)``, ``sigma (B,)``. Taught in chapter 5."""
     z = torch.randn(target.shape, generator=generator, device=target.device, dtype=target.dtype)
     return target + sigma.to(target.dtype).view(-1, *([1] * (target.dim() - 1))) * z
-
-
-def pair_windows(frames: torch.Tensor, k: int, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gather (past, target) pairs from ``frames (N, T, H, W)`` by pair index, vectorised.
-
-    Pair ``j`` is sequence ``j // (T - k)`` at time ``t = j % (T - k)``: past ``frames[n, t:t+k]``
-    (oldest first), target ``frames[n, t+k]``; the same numbering as
-    :class:`scoretutor.datasets.FramePairs`. Returns ``past (B, k, H, W)``, ``target (B, 1, H, W)``.
-    """
-    n_t = frames.shape[1] - k
-    seq = torch.div(index, n_t, rounding_mode="floor")
-    t = index - seq * n_t
-    offsets = torch.arange(k + 1, device=frames.device)
-    window = frames[seq[:, None], t[:, None] + offsets[None, :]]  # (B, k+1, H, W)
-    return window[:, :k], window[:, k:]
 
 
 # --------------------------------------------------------------------------- the trainer

@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy import stats
 
-from scoretutor.datasets import FramePairs
+from scoretutor.datasets import FramePairs, pair_windows
 from scoretutor.training import (
     CHECKPOINT_NAME,
     LOG_FIELDS,
@@ -17,7 +17,6 @@ from scoretutor.training import (
     TrainingDiverged,
     add_noise,
     derive_seed,
-    pair_windows,
     read_checkpoint,
     sample_sigmas,
     train,
@@ -178,7 +177,10 @@ def test_pair_windows_numbering_matches_frame_pairs():
         ds = FramePairs(frames, k)
         idx = torch.tensor([0, 1, 5, len(ds) - 1])
         past, target = pair_windows(torch.from_numpy(frames), k, idx)
-        ref_past, ref_target = ds.batch(idx)
+        items = [ds[int(i)] for i in idx]  # one at a time, through FramePairs.locate
+        ref_past = torch.stack([p for p, _ in items])
+        ref_target = torch.stack([t for _, t in items])
+        assert all(torch.equal(a, b) for a, b in zip(ds.batch(idx), (ref_past, ref_target)))
         assert past.shape == ref_past.shape and target.shape == ref_target.shape
         # FramePairs stores uint8, so agreement is up to rounding to 1/255
         assert torch.allclose(past, ref_past, atol=0.5 / 255 + 1e-6)
