@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from .datasets import pair_windows
 from .files import atomic_save, atomic_write_text
+from .metrics import psnr
 from .unet import UNet, stack_inputs
 
 __all__ = [
@@ -385,12 +386,6 @@ def read_checkpoint(run_dir, which: str = "last") -> dict:
     return obj
 
 
-def _psnr_per_image(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    from .metrics import psnr
-
-    return psnr(out, ref, reduce=False)
-
-
 def _diverged_message(epoch, step, steps, value, lr, batch_size, amp_dtype, last_epoch) -> str:
     kept = f"the checkpoint of epoch {last_epoch} is kept" if last_epoch else "no checkpoint was written"
     tips = [f"a lower learning rate (e.g. --lr {lr / 4:g})", f"a smaller batch size than {batch_size}"]
@@ -549,7 +544,7 @@ def train(
             train_loss = float(torch.stack(losses).mean())
             out = trainer.predict(val_x)
             val_loss = float(F.mse_loss(out, val_target))
-            val_psnr = float(_psnr_per_image(out, val_target).mean())
+            val_psnr = float(psnr(out, val_target, reduce=False).mean())
             if not math.isfinite(val_loss):
                 raise TrainingDiverged(_diverged_message(
                     epoch + 1, "validation", steps, val_loss, lr, config.batch_size, trainer.amp_dtype, len(history)))
