@@ -13,6 +13,8 @@ Modules, in the order the chapters teach them:
 * :mod:`scoretutor.unet`, :mod:`scoretutor.training`, :mod:`scoretutor.checkpoints`, :mod:`scoretutor.metrics`
   – the conditional bias-free U-net and its training (chapters 4–5)
 * :mod:`scoretutor.davis`, :mod:`scoretutor.download` – DAVIS32 natural video clips (chapter 7)
+* :mod:`scoretutor.baselines` – classical next-frame predictors: copy the last frame, linear
+  extrapolation, block-matching motion compensation (chapter 7; the SSIM is in :mod:`scoretutor.metrics`)
 * :mod:`scoretutor.files` – atomic file writes used by every writer
 """
 

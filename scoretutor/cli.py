@@ -18,7 +18,7 @@ __all__ = ["main", "train_main", "export_main", "evaluate_main"]
 
 _TRAIN_DEFAULTS = {
     "data": "leaves", "k": 2, "width": 64, "scales": 3, "prediction_only": False, "batch_size": 32,
-    "lr": 1e-3, "patience": 5, "min_lr": 1e-6, "train_sequences": 2000, "val_sequences": 200, "seed": 0,
+    "lr": 1e-3, "patience": 5, "min_lr": 1e-6, "train_sequences": 2000, "val_sequences": 200, "seed": 0, "p_larger_front": None,
 }
 
 
@@ -53,6 +53,9 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-sequences", type=int, default=None,
                    help=f"fixed validation sequences (default {d['val_sequences']})")
     p.add_argument("--seed", type=int, default=None, help=f"seed of the initialisation and the data (default {d['seed']})")
+    p.add_argument("--p-larger-front", type=float, default=None,
+                   help="leaves only: the stochastic occlusion rule, larger disk in front with this probability "
+                        "(default: the larger disk is always in front)")
     p.add_argument("--out", required=True, help="run folder (checkpoint.pt, log.csv)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.pt if it exists (otherwise start a new run)")
@@ -182,10 +185,10 @@ def export_main(argv=None) -> int:
             shipped.eval()
             rows = denoising_table(shipped, frames, sigmas=ACCEPTANCE_SIGMAS, seed=0)
             card["denoising_table"] = rows
-            card["evaluation"] = (
-                f"{args.eval_sequences} held-out sequences (seed {HELD_OUT_SEED}, never used in training), "
-                f"all {frames.shape[1] - config.k} pairs per sequence, noise seed 0."
-            )
+            held = (f"{len(frames)} clips of the DAVIS32 test split (sequences never used in training)"
+                    if config.data == "davis32" else
+                    f"{args.eval_sequences} held-out sequences (seed {HELD_OUT_SEED}, never used in training)")
+            card["evaluation"] = f"{held}, all {frames.shape[1] - config.k} pairs per clip, noise seed 0."
             print(format_table(rows))
     dest = Path(args.dest) if args.dest else CHECKPOINT_DIR
     path = save_pretrained(model, dest / f"{args.name}.pt", card=card, half=not args.fp32)
@@ -198,10 +201,13 @@ def export_main(argv=None) -> int:
 def _evaluate_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m scoretutor evaluate",
-        description="Print input and output PSNR per noise level of a checkpoint on held-out Moving Leaves sequences.",
+        description="Print input and output PSNR per noise level of a checkpoint on held-out sequences "
+                    "(Moving Leaves from a seed training never uses, or the DAVIS32 test split).",
     )
     p.add_argument("checkpoint", help="a shipped checkpoint name, a .pt file, or a training run folder")
-    p.add_argument("--sequences", type=int, default=200, help="held-out sequences (default 200)")
+    p.add_argument("--data", choices=("leaves", "davis32"), default="leaves",
+                   help="held-out data: leaves (default) or davis32 (test split, $SCORETUTOR_DAVIS_ROOT)")
+    p.add_argument("--sequences", type=int, default=200, help="held-out sequences or clips (default 200)")
     p.add_argument("--sigmas", type=float, nargs="+", default=None,
                    help="noise levels (default 0.02 0.05 0.1 0.2 0.5 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
@@ -214,7 +220,7 @@ def evaluate_main(argv=None) -> int:
     """``python -m scoretutor evaluate NAME_OR_PATH``; returns the exit status."""
     from .checkpoints import load, resolve
     from .metrics import ACCEPTANCE_SIGMAS, denoising_table, format_table
-    from .training import HELD_OUT_SEED, LeavesSource
+    from .training import HELD_OUT_SEED, Davis32Source, LeavesSource
 
     args = _evaluate_parser().parse_args(argv)
     if args.sequences < 1:
@@ -226,11 +232,19 @@ def evaluate_main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     seed = HELD_OUT_SEED if args.data_seed is None else args.data_seed
-    frames = LeavesSource().held_out_frames(args.sequences, seed=seed)
+    try:
+        if args.data == "davis32":
+            frames = Davis32Source().held_out_frames(args.sequences)
+            what = f"{len(frames)} DAVIS32 test clips"
+        else:
+            frames = LeavesSource().held_out_frames(args.sequences, seed=seed)
+            what = f"{args.sequences} held-out Moving Leaves sequences (seed {seed})"
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     rows = denoising_table(model, frames, sigmas=args.sigmas or ACCEPTANCE_SIGMAS, seed=args.seed)
     c = model.config
-    print(f"{args.checkpoint}: k={c['k']}, width={c['width']}, prediction_only={c['prediction_only']}; "
-          f"{args.sequences} held-out Moving Leaves sequences (seed {seed})")
+    print(f"{args.checkpoint}: k={c['k']}, width={c['width']}, prediction_only={c['prediction_only']}; {what}")
     print(format_table(rows))
     return 0
 

@@ -136,6 +136,19 @@ def davis_root(root=None) -> Path:
     return root
 
 
+def _locate_root(root) -> tuple[Path, bool]:
+    """``(folder, present)``: :func:`davis_root`, or, when a folder is named (``root`` or
+    ``$SCORETUTOR_DAVIS_ROOT``) but does not exist, that path with ``present=False`` so that its cache
+    can stand in for it (see :func:`build_davis32`)."""
+    try:
+        return davis_root(root), True
+    except ValueError:
+        named = root if root is not None else os.environ.get(ENV_ROOT)
+        if named and not Path(named).expanduser().exists():
+            return Path(named).expanduser(), False
+        raise
+
+
 # --------------------------------------------------------------------------- geometry
 
 
@@ -375,15 +388,16 @@ def _cache_paths(cache_dir, root: Path, params: dict, sequences) -> tuple[Path, 
     return folder / f"{stem}.npz", folder / f"{stem}.json"
 
 
-def _load_cache(npz: Path, js: Path, fingerprint: str, params: dict) -> DavisCrops | None:
+def _load_cache(npz: Path, js: Path, fingerprint: str | None, params: dict) -> DavisCrops | None:
+    """The cache if it is complete and matches ``params`` and ``fingerprint`` (None: any), else None."""
     try:
         manifest = json.loads(js.read_text(encoding="utf-8"))
-        if manifest.get("format") != FORMAT or manifest.get("fingerprint") != fingerprint:
+        if manifest.get("format") != FORMAT or manifest.get("params") != params:
             return None
-        if manifest.get("params") != params:
+        if fingerprint is not None and manifest.get("fingerprint") != fingerprint:
             return None
         with np.load(npz, allow_pickle=False) as z:
-            if json.loads(str(z["manifest"])).get("fingerprint") != fingerprint:
+            if json.loads(str(z["manifest"])).get("fingerprint") != manifest.get("fingerprint"):
                 return None
             data = {k: z[k] for k in ("crops", "offsets", "sequences", "corners", "scale_of", "location_of")}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, partial or foreign: rebuild
@@ -417,9 +431,11 @@ def build_davis32(
     ``root``: see :func:`davis_root`. ``cache_dir``: folder for the cache (default
     ``data_dir()/davis32``). ``sequences``: names to use (default: every sequence in the folder;
     discovered sequences shorter than ``clip_length`` are skipped with a warning, requested ones
-    raise ``ValueError``). ``rebuild=True`` ignores the cache. Taught in chapter 7.
+    raise ``ValueError``). ``rebuild=True`` ignores the cache. A named folder that no longer exists
+    (moved, deleted after building, or on a machine that only has the cache) is replaced by its cache
+    with a warning, unchecked; the split then follows the hash rule. Taught in chapter 7.
     """
-    root = davis_root(root)
+    root, present = _locate_root(root)
     params = _params(scales, grid, size, clip_length)
     if sequences is not None:
         if isinstance(sequences, str):
@@ -427,6 +443,17 @@ def build_davis32(
         sequences = sorted(set(str(s) for s in sequences))
         if not sequences:
             raise ValueError("sequences must name at least one sequence (or be None for all)")
+    if not present:
+        npz, js = _cache_paths(cache_dir, root, params, sequences)
+        cached = _load_cache(npz, js, None, params)
+        if cached is None:
+            raise ValueError(f"root {str(root)!r} is not a folder (and no DAVIS32 cache built from it is in {npz.parent})")
+        warnings.warn(
+            f"DAVIS folder {str(root)!r} not found: using the DAVIS32 cache built from it ({npz.name}), "
+            "which cannot be checked against the frames",
+            stacklevel=2,
+        )
+        return cached
     found = discover_sequences(root, sequences)
     if sequences is not None:
         for s in sequences:
@@ -614,7 +641,7 @@ def load_davis32(
         raise ValueError(f"dtype must be uint8 or float32, got {dtype!r}") from None
     if kind not in (np.uint8, np.float32):
         raise ValueError(f"dtype must be uint8 or float32, got {dtype!r}")
-    root = davis_root(root)
+    root, _ = _locate_root(root)
     data = build_davis32(
         root, cache_dir, sequences=sequences, scales=scales, grid=grid, size=size,
         clip_length=clip_length, progress=progress, rebuild=rebuild,

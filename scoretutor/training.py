@@ -14,7 +14,9 @@ Every epoch's data and noise come from generators seeded by ``(seed, epoch)``, s
 and resumed gives the same losses as one that was not stopped (on the same device and threads).
 
 Data sources are pluggable (:data:`DATA_SOURCES`): ``"leaves"`` draws fresh Moving Leaves sequences
-every epoch and a fixed validation set from a seed that training never uses.
+every epoch and a fixed validation set from a seed that training never uses (with
+``p_larger_front`` set, under the stochastic occlusion rule of chapter 6's calibration);
+``"davis32"`` uses the training clips of DAVIS32 (chapter 7), each epoch mirrored at random.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ __all__ = [
     "TrainingDiverged",
     "DataSource",
     "LeavesSource",
+    "Davis32Source",
     "DATA_SOURCES",
     "make_source",
     "derive_seed",
@@ -84,6 +87,7 @@ class TrainConfig:
     train_sequences: int = 2000  # fresh sequences per epoch
     val_sequences: int = 200  # fixed validation sequences
     seed: int = 0
+    p_larger_front: float | None = None  # leaves only: stochastic occlusion rule with this probability
     # run-time settings (free to change on resume)
     out: str = "runs/train"
     device: str | None = None
@@ -116,6 +120,12 @@ class TrainConfig:
             raise ValueError(f"unknown data {self.data!r}; available: {', '.join(sorted(DATA_SOURCES))}")
         if self.prediction_only and self.k == 0:
             raise ValueError("prediction_only needs k >= 1")
+        if self.p_larger_front is not None:
+            if self.data != "leaves":
+                raise ValueError(f"p_larger_front only applies to data='leaves', not data={self.data!r}")
+            if isinstance(self.p_larger_front, bool) or not isinstance(self.p_larger_front, (int, float)) \
+                    or not 0.0 <= self.p_larger_front <= 1.0:
+                raise ValueError(f"p_larger_front must be a probability in [0, 1], got {self.p_larger_front!r}")
 
     def model_config(self) -> dict:
         return {"k": self.k, "width": self.width, "scales": self.scales, "prediction_only": self.prediction_only}
@@ -201,9 +211,77 @@ class LeavesSource(DataSource):
         )
 
 
+class Davis32Source(DataSource):
+    """DAVIS32 (chapter 7): the clips of the ``"train"`` split of :func:`scoretutor.davis.load_davis32`
+    (``$SCORETUTOR_DAVIS_ROOT``, or the downloaded copy), 11 frames of 32×32.
+
+    Every ``val_every``-th training clip (in the loader's fixed order) is held back as the validation
+    set and never trained on; the others form every epoch, each clip mirrored left-right with
+    probability ½ from a generator seeded by ``(seed, epoch)``. :meth:`held_out_frames` returns clips
+    of the ``"test"`` split (other sequences), for evaluation.
+    """
+
+    name = "davis32"
+
+    def __init__(self, seed: int = 0, val_every: int = 20, **options):
+        self.seed = int(seed)
+        self.val_every = int(val_every)
+        self.options = dict(options)  # passed to load_davis32 (root=, cache_dir=, stride=, ...)
+        self._train = None
+
+    def _clips(self, split: str) -> np.ndarray:
+        from .davis import load_davis32
+
+        return load_davis32(split, **self.options).frames  # uint8 (N, T, H, W)
+
+    def _split(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._train is None:
+            clips = self._clips("train")
+            held = np.zeros(len(clips), dtype=bool)
+            held[:: self.val_every] = True
+            self._train, self._val = clips[~held], clips[held]
+        return self._train, self._val
+
+    def train_frames(self, epoch: int) -> np.ndarray:
+        clips = self._split()[0]
+        rng = np.random.default_rng(derive_seed(self.seed, _TRAIN_KEY, epoch))
+        flip = rng.random(len(clips)) < 0.5
+        out = clips.astype(np.float32) / np.float32(255.0)
+        out[flip] = out[flip, :, :, ::-1]
+        return out
+
+    def val_frames(self) -> np.ndarray:
+        return self._split()[1].astype(np.float32) / np.float32(255.0)
+
+    def held_out_frames(self, n: int, seed: int = HELD_OUT_SEED) -> np.ndarray:
+        """``n`` test-split clips, evenly spaced over the split (all of them when ``n`` exceeds it);
+        ``seed`` is unused (the test split is fixed)."""
+        clips = self._clips("test")
+        idx = np.unique(np.linspace(0, len(clips) - 1, min(int(n), len(clips))).round().astype(int))
+        return clips[idx].astype(np.float32) / np.float32(255.0)
+
+    def describe(self) -> str:
+        train, val = self._split()
+        from .davis import load_davis32
+
+        manifest = load_davis32("train", **self.options).manifest
+        return (
+            f"DAVIS32 (scoretutor.davis.load_davis32) built from {len(manifest['sequences'])} DAVIS sequences "
+            f"({manifest['frames']} frames); train split: {len(train)} clips, each epoch mirrored left-right "
+            f"at random; every {self.val_every}th train clip ({len(val)}) held back for validation; "
+            f"test sequences never used in training"
+        )
+
+
+def _leaves_source(cfg: "TrainConfig") -> LeavesSource:
+    options = {} if cfg.p_larger_front is None else {"rule": "stochastic", "p_larger_front": float(cfg.p_larger_front)}
+    return LeavesSource(cfg.seed, cfg.train_sequences, cfg.val_sequences, **options)
+
+
 #: name -> factory(config) returning a DataSource
 DATA_SOURCES: dict[str, Callable[["TrainConfig"], DataSource]] = {
-    "leaves": lambda cfg: LeavesSource(cfg.seed, cfg.train_sequences, cfg.val_sequences),
+    "leaves": _leaves_source,
+    "davis32": lambda cfg: Davis32Source(cfg.seed),
 }
 
 
@@ -338,19 +416,25 @@ def _set_rng_state(state: dict) -> None:
 
 
 def git_commit() -> str:
-    """The code's git commit (``HEAD``, with ``+dirty`` when tracked files differ from it), or ``"unknown"``."""
+    """The code's git commit (``HEAD``, with ``+dirty`` when tracked files differ from it). Outside a
+    git checkout (a copy of the tree sent to a GPU machine): ``$SCORETUTOR_COMMIT`` if set, marked as
+    such, else ``"unknown"``."""
+    import os
     import subprocess
+
+    outside = os.environ.get("SCORETUTOR_COMMIT")
+    outside = f"{outside} (from $SCORETUTOR_COMMIT)" if outside else "unknown"
 
     here = Path(__file__).resolve().parent
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=here)
         if head.returncode != 0 or not head.stdout.strip():
-            return "unknown"
+            return outside
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10, cwd=here)
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return outside
 
 
 def _hardware(device: torch.device) -> str:
