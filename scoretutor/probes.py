@@ -17,17 +17,26 @@ per-axis velocity standard deviation of the generator's Gaussian-process paths a
 disks overlap well at the target). Luminances of the two disks and of the background are drawn
 uniformly in [0, 1] with every pair at least ``min_separation`` apart, so that a decision from
 pixels is reliable.
+
+:func:`front_sweep` (taught in chapter 6) runs the conditional sampler on probes at several radius
+ratios and counts how often the larger disk ends in front: the psychometric curve of the paper's
+figure 4, with binomial error bars (:func:`binomial_interval`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NamedTuple
+import math
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from . import leaves
 
-__all__ = ["Probes", "FrontDecision", "collision_probes", "front_disk"]
+if TYPE_CHECKING:  # the sampler (and torch) are imported only when a sweep runs
+    from .sampling import SampleTrace
+
+__all__ = ["Probes", "FrontDecision", "collision_probes", "front_disk",
+           "binomial_interval", "FrontSweep", "front_sweep"]
 
 # disk 0 is always the larger one (or the first, when the ratio is 1), disk 1 the smaller
 LARGE, SMALL = 0, 1
@@ -79,16 +88,22 @@ class Probes:
 class FrontDecision(NamedTuple):
     """Which disk a predicted frame puts in front (shapes ``(n,)`` or ``(n, m)`` like the predictions).
 
-    * ``large_front``: bool, True when the mean luminance in the overlap is closer to the larger
-      disk's luminance than to the smaller's;
-    * ``luminance``: that mean luminance in the overlap region;
+    * ``large_front``: bool, True when the smaller disk is the more hidden one: its visible fraction
+      is below the larger disk's (see :func:`front_disk`);
+    * ``visible_large``, ``visible_small``: the visible fraction of each disk, i.e. the number of
+      pixels within ``tolerance`` of its luminance, divided by the same count in the
+      probe's target with that disk in front (1: fully visible, ~0: hidden);
+    * ``luminance``: the mean predicted luminance over the probe's overlap region;
     * ``error``: its distance to the nearer of the two disks' luminances (a sharp, plausible
-      prediction has a small error; a blurred average of the two orders a large one).
+      prediction in the probe's geometry has a small error; a blurred average of the two orders a
+      large one).
     """
 
     large_front: np.ndarray
     luminance: np.ndarray
     error: np.ndarray
+    visible_large: np.ndarray
+    visible_small: np.ndarray
 
     def reliable(self, tol: float = 0.1) -> np.ndarray:
         """Bool mask: the overlap shows one of the two disks' luminances to within ``tol``."""
@@ -215,12 +230,19 @@ def collision_probes(
     )
 
 
-def front_disk(predicted, probes: Probes) -> FrontDecision:
+def front_disk(predicted, probes: Probes, tolerance: float = 0.1) -> FrontDecision:
     """Decide which disk a predicted target frame puts in front. Taught in chapter 3.
 
     ``predicted``: ``(n, H, W)`` or ``(n, m, H, W)`` (``m`` samples per probe; NumPy or torch),
-    values in [0, 1]. The mean luminance over each probe's ``overlap_mask`` is compared with the two
-    disks' luminances; see :class:`FrontDecision` for what comes back.
+    values in [0, 1]. The disk in front is the one that stays whole: for each disk, count the
+    predicted pixels within ``tolerance`` of its luminance and divide by the same count where that
+    disk is whole (below); the disk with the
+    smaller visible fraction is the one behind. The decision needs only that the two disks overlap
+    somewhere in the prediction, not where: a sample whose disks moved a little more or less than
+    the probe's own continuation is judged by what it shows. The whole count of a disk comes from
+    the target in which it is in front (same size, edge blur and frame border). (Probe luminances are at least
+    ``min_separation`` = 0.25 apart, so a tolerance of 0.1 never counts a pixel for two of them.)
+    See :class:`FrontDecision` for what comes back.
     """
     if hasattr(predicted, "detach"):
         predicted = predicted.detach().cpu().numpy()
@@ -230,16 +252,181 @@ def front_disk(predicted, probes: Probes) -> FrontDecision:
         raise ValueError(
             f"predicted must have shape ({n}, {size}, {size}) or ({n}, m, {size}, {size}), got {pred.shape}"
         )
+    if not 0 < float(tolerance) < 0.5:
+        raise ValueError(f"tolerance must lie in (0, 0.5), got {tolerance!r}")
     mask = probes.overlap_mask.astype(np.float64)
     count = mask.sum(axis=(1, 2))
     if np.any(count == 0):
         raise ValueError("some probes have an empty overlap region; use larger disks or faster motion")
-    if pred.ndim == 3:
-        mean = (pred * mask).sum(axis=(1, 2)) / count
-        lum = probes.luminance
-    else:
-        mean = (pred * mask[:, None]).sum(axis=(2, 3)) / count[:, None]
-        lum = probes.luminance[:, None, :]
+    squeeze = pred.ndim == 3
+    if squeeze:
+        pred = pred[:, None]
+    lum = probes.luminance[:, None, :]  # (n, 1, 2)
+    mean = (pred * mask[:, None]).sum(axis=(2, 3)) / count[:, None]
     err_large = np.abs(mean - lum[..., LARGE])
     err_small = np.abs(mean - lum[..., SMALL])
-    return FrontDecision(large_front=err_large <= err_small, luminance=mean, error=np.minimum(err_large, err_small))
+    visible = []
+    for disk, whole_frame in ((LARGE, probes.target_large_front), (SMALL, probes.target_small_front)):
+        shown = (np.abs(pred - lum[..., disk, None, None]) < tolerance).sum(axis=(2, 3))
+        whole = (np.abs(whole_frame - probes.luminance[:, disk, None, None]) < tolerance).sum(axis=(1, 2))
+        visible.append(shown / np.maximum(whole, 1)[:, None])
+    out = FrontDecision(large_front=visible[1] < visible[0], luminance=mean, error=np.minimum(err_large, err_small),
+                        visible_large=visible[0], visible_small=visible[1])
+    return FrontDecision(*(v[:, 0] for v in out)) if squeeze else out
+
+
+def binomial_interval(successes, trials, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a binomial proportion. Taught in chapter 6.
+
+    ``successes`` and ``trials``: integer arrays (or ints) that broadcast, ``0 <= successes <= trials``;
+    ``z``: the normal quantile (1.96: a 95 % interval; 1: about 68 %). Returns ``(low, high)``, float
+    arrays in [0, 1] around ``successes / trials``; NaN where ``trials == 0``. Unlike
+    ``p ± z sqrt(p (1 - p) / n)`` the interval never collapses to a point at p = 0 or 1, so a frequency
+    of 20 out of 20 still carries the uncertainty of a small count.
+    """
+    k = np.asarray(successes, dtype=np.float64)
+    n = np.asarray(trials, dtype=np.float64)
+    if np.any(~np.isfinite(k)) or np.any(~np.isfinite(n)) or np.any(k < 0) or np.any(k > n):
+        raise ValueError("successes and trials must be finite counts with 0 <= successes <= trials")
+    if np.any(k != np.round(k)) or np.any(n != np.round(n)):
+        raise ValueError("successes and trials must be whole numbers")
+    if isinstance(z, bool) or not isinstance(z, (int, float)) or not (z > 0 and math.isfinite(z)):
+        raise ValueError(f"z must be a positive finite number, got {z!r}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    low, high = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    empty = n == 0
+    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
+
+
+@dataclass
+class FrontSweep:
+    """What :func:`front_sweep` returns: sampled next frames of collision probes at several radius
+    ratios, and which disk each puts in front. Taught in chapter 6.
+
+    * ``ratios``: ``(R,)`` the radius ratios (small / large), in the order given;
+    * ``probes``: one :class:`Probes` batch of ``R * n_probes`` probes, ratio by ratio (probes
+      ``i * n_probes`` to ``(i + 1) * n_probes - 1`` have ratio ``ratios[i]``; probe ``j`` of every ratio
+      has the same direction, luminances and background);
+    * ``samples``: float32 ``(R, n_probes, n_samples, H, W)``, NaN where a chain diverged;
+    * ``large_front``: bool ``(R, n_probes, n_samples)``, the sample puts the larger disk in front
+      (:func:`front_disk`); ``error``: the distance of its overlap luminance to the nearer disk's;
+    * ``valid``: bool ``(R, n_probes, n_samples)``, the chain did not diverge (only valid samples are
+      counted; a chain that ran out of steps returns its last estimate and counts);
+    * ``trace``: the sampler's :class:`scoretutor.sampling.SampleTrace`, chains ``(R * n_probes, n_samples)``.
+    """
+
+    ratios: np.ndarray
+    probes: Probes
+    samples: np.ndarray
+    large_front: np.ndarray
+    error: np.ndarray
+    valid: np.ndarray
+    trace: "SampleTrace"
+
+    @property
+    def counts(self) -> np.ndarray:
+        """``(R,)`` int: valid samples per ratio."""
+        return self.valid.sum(axis=(1, 2))
+
+    @property
+    def large_counts(self) -> np.ndarray:
+        """``(R,)`` int: valid samples per ratio that put the larger disk in front."""
+        return (self.large_front & self.valid).sum(axis=(1, 2))
+
+    @property
+    def frequency(self) -> np.ndarray:
+        """``(R,)`` fraction of valid samples with the larger disk in front (NaN without valid samples)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.large_counts / self.counts
+
+    @property
+    def stderr(self) -> np.ndarray:
+        """``(R,)`` binomial standard error ``sqrt(p (1 - p) / n)`` of :attr:`frequency`."""
+        p = self.frequency
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sqrt(p * (1 - p) / self.counts)
+
+    def interval(self, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+        """``(low, high)``, each ``(R,)``: the Wilson interval (:func:`binomial_interval`) of each frequency.
+
+        The interval treats every sample as an independent draw. Several samples of one probe share its
+        geometry and luminances, so with ``n_samples > 1`` it is somewhat too narrow: for error bars, prefer
+        many probes with one sample each."""
+        return binomial_interval(self.large_counts, self.counts, z)
+
+    def reliable_fraction(self, tol: float = 0.1) -> np.ndarray:
+        """``(R,)`` fraction of valid samples whose overlap shows one disk's luminance to within ``tol``."""
+        good = (self.error <= tol) & self.valid
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return good.sum(axis=(1, 2)) / self.counts
+
+    def monotone(self, z: float = 1.96) -> bool:
+        """True when the frequency falls with the ratio within its error bars: no ratio's interval
+        lies wholly above the interval of a smaller ratio (every pair compared, not only neighbours)."""
+        order = np.argsort(self.ratios, kind="stable")
+        low, high = (v[order] for v in self.interval(z))
+        for i in range(len(order)):
+            for j in range(i + 1, len(order)):
+                if self.ratios[order[j]] > self.ratios[order[i]] and low[j] > high[i]:
+                    return False
+        return True
+
+    def table(self, z: float = 1.96) -> str:
+        """A plain-text table: ratio, samples, frequency of "larger in front" with its standard error
+        and interval, and the fraction of reliable decisions (3 decimals)."""
+        low, high = self.interval(z)
+        counts, freq, err, reliable = self.counts, self.frequency, self.stderr, self.reliable_fraction()
+        lines = [f"{'ratio':>6} {'samples':>8} {'larger in front':>16} {'interval':>15} {'reliable':>9}"]
+        for i, r in enumerate(self.ratios):
+            lines.append(f"{r:>6.2f} {int(counts[i]):>8d} {freq[i]:>9.3f} ± {err[i]:.3f} "
+                         f"[{low[i]:.3f}, {high[i]:.3f}] {reliable[i]:>9.3f}")
+        return "\n".join(lines)
+
+
+def front_sweep(model, ratios, n_probes: int, n_samples: int = 1, *, probe_seed: int = 0, seed=None,
+                probe_options: dict | None = None, **sampler_options) -> FrontSweep:
+    """Sample the next frame of collision probes at each radius ratio and decide the front disk.
+    Taught in chapter 6 (the paper's figure 4).
+
+    For each ratio in ``ratios`` (floats in (0, 1], small / large radius), ``n_probes`` probes from
+    :func:`collision_probes` (``k = model.k``; every ratio's batch is drawn with ``probe_seed``, so the
+    same directions and luminances recur at every ratio and only the sizes change: a paired design;
+    ``probe_options`` go to :func:`collision_probes`),
+    each sampled ``n_samples`` times in **one** call of :func:`scoretutor.sampling.sample`
+    (``sampler_options``: ``h0``, ``beta``, ``sigma_stop``, ``max_steps``, ``batch_size`` ...;
+    ``seed`` as there; warnings are off: divergences are reported in the result). Each sample's front
+    disk is decided by :func:`front_disk`. Returns a :class:`FrontSweep`.
+    """
+    from .sampling import sample
+
+    r = np.atleast_1d(np.asarray(ratios, dtype=np.float64))
+    if r.ndim != 1 or r.size == 0:
+        raise ValueError(f"ratios must be a non-empty list of radius ratios, got {ratios!r}")
+    n_probes = leaves._positive_int(n_probes, "n_probes")
+    n_samples = leaves._positive_int(n_samples, "n_samples")
+    if "warn" in sampler_options:
+        raise TypeError("front_sweep reports divergences in its result; it takes no 'warn' option")
+    k = getattr(model, "k", None)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise TypeError("model must be a conditional denoiser with an integer attribute k (its number of past "
+                        f"frames), like scoretutor.unet.UNet; got k={k!r}")
+    batches = [collision_probes(n_probes, float(ratio), probe_seed, k=k, **(probe_options or {})) for ratio in r]
+    probes = Probes(**{f.name: np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(Probes)})
+    samples, trace = sample(model, probes.conditioning, n_samples, seed=seed, warn=False, **sampler_options)
+    frames = samples[:, :, 0].detach().float().cpu().numpy()  # (R * n, m, H, W)
+    valid = np.isfinite(frames).all(axis=(2, 3))
+    decision = front_disk(np.where(valid[..., None, None], frames, 0.0), probes)
+    shape = (r.size, n_probes, n_samples)
+    return FrontSweep(
+        ratios=r,
+        probes=probes,
+        samples=frames.reshape(shape + frames.shape[-2:]),
+        large_front=decision.large_front.reshape(shape),
+        error=np.where(valid, decision.error, np.nan).reshape(shape),
+        valid=valid.reshape(shape),
+        trace=trace,
+    )

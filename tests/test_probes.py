@@ -111,3 +111,110 @@ def test_k_zero_seed_and_array_ratio():
 def test_bad_input(args, kwargs, word):
     with pytest.raises(ValueError, match=word):
         collision_probes(*args, **kwargs)
+
+
+# --- the psychometric sweep (chapter 6) ------------------------------------------------------
+def test_binomial_interval_wilson_values_and_edges():
+    from scoretutor.probes import binomial_interval
+
+    low, high = binomial_interval(np.array([0, 5, 10]), 10)
+    assert np.allclose(low, [0.0, 0.236590, 0.722460], atol=1e-6)    # Wilson 95 % intervals
+    assert np.allclose(high, [0.277540, 0.763410, 1.0], atol=1e-6)
+    assert low[0] == 0 and high[0] > 0.2                               # 0 of 10 is not "exactly 0"
+    wide, narrow = binomial_interval(50, 100, z=1.96), binomial_interval(50, 100, z=1.0)
+    assert wide[0] < narrow[0] < 0.5 < narrow[1] < wide[1]
+    assert all(np.isnan(v) for v in binomial_interval(0, 0))
+    for args in [(3, 2), (-1, 4), (1.5, 4)]:
+        with pytest.raises(ValueError, match="successes"):
+            binomial_interval(*args)
+    with pytest.raises(ValueError, match="z"):
+        binomial_interval(1, 4, z=0)
+
+
+class _Oracle(torch.nn.Module):
+    """A k = 2 "denoiser" that knows each probe's answer: it finds the probe by its past frames and
+    returns the chosen next frame (NaN for probes marked to diverge), whatever the observation."""
+
+    multiple = 1
+    prediction_only = False
+    k = 2
+
+    def __init__(self, conditioning, answers):
+        super().__init__()
+        self.table = torch.from_numpy(conditioning).flatten(1)
+        self.answers = torch.from_numpy(answers)
+        self.eval()
+
+    def forward(self, x):
+        which = torch.cdist(x[:, :2].flatten(1), self.table).argmin(dim=1)
+        return self.answers[which][:, None]
+
+
+def test_front_sweep_counts_each_ratio_and_leaves_out_diverged_chains():
+    from scoretutor.probes import front_sweep
+
+    ratios, n = [0.6, 1.0, 0.8], 6
+    batches = [collision_probes(n, r, seed=5) for r in ratios]       # the probes front_sweep will draw
+    probes = type(batches[0])(**{k: np.concatenate([getattr(b, k) for b in batches]) for k in vars(batches[0])})
+    large = np.array([True] * n + [True, False] * (n // 2) + [True] * 4 + [False] * 2)
+    answers = np.where(large[:, None, None], probes.target_large_front, probes.target_small_front)
+    answers[n + 1] = np.nan                                          # one ratio-1 probe: its chains diverge
+    sweep = front_sweep(_Oracle(probes.conditioning, answers), ratios, n, 2, probe_seed=5, seed=0,
+                        h0=0.2, sigma_stop=0.05)
+    assert sweep.samples.shape == (3, n, 2, 32, 32) and sweep.large_front.shape == (3, n, 2)
+    assert np.array_equal(sweep.probes.conditioning, probes.conditioning)
+    lum = sweep.probes.luminance.reshape(3, n, 2)                     # paired design: only the sizes change
+    assert np.array_equal(lum[0], lum[1]) and np.array_equal(lum[0], lum[2])
+    assert np.allclose(sweep.probes.radius_ratio, np.repeat(ratios, n))
+    assert sweep.counts.tolist() == [12, 10, 12] and int(sweep.trace.diverged.sum()) == 2
+    assert np.allclose(sweep.frequency, [1.0, 0.6, 4 / 6])
+    assert np.allclose(sweep.stderr, np.sqrt(sweep.frequency * (1 - sweep.frequency) / sweep.counts))
+    assert np.allclose(sweep.reliable_fraction(), 1.0)                 # exact frames show one luminance
+    low, high = sweep.interval()
+    assert np.all(low <= sweep.frequency) and np.all(sweep.frequency <= high)
+    assert sweep.monotone()
+    assert "ratio" in sweep.table() and len(sweep.table().splitlines()) == 4
+    assert np.isnan(sweep.samples[1, 1]).all() and np.isnan(sweep.error[1, 1]).all()
+
+
+def test_monotone_flags_a_frequency_that_rises_beyond_its_error_bars():
+    from scoretutor.probes import FrontSweep
+
+    def sweep(large_counts, n=40):
+        large = np.zeros((len(large_counts), n, 1), dtype=bool)
+        for i, c in enumerate(large_counts):
+            large[i, :c] = True
+        return FrontSweep(ratios=np.linspace(0.6, 1.0, len(large_counts)), probes=None, samples=None,
+                          large_front=large, error=np.zeros(large.shape), valid=np.ones(large.shape, bool),
+                          trace=None)
+
+    assert sweep([40, 36, 20]).monotone()
+    assert sweep([38, 40, 21]).monotone()           # a small rise within the error bars is allowed
+    assert not sweep([10, 38, 20]).monotone()       # 10/40 then 38/40: a significant rise
+
+
+def test_front_sweep_bad_input():
+    from scoretutor.probes import front_sweep
+
+    model = _Oracle(np.zeros((1, 2, 32, 32), np.float32), np.zeros((1, 32, 32), np.float32))
+    with pytest.raises(ValueError, match="ratios"):
+        front_sweep(model, [], 2)
+    with pytest.raises(ValueError, match="n_probes"):
+        front_sweep(model, [1.0], 0)
+    with pytest.raises(TypeError, match="warn"):
+        front_sweep(model, [1.0], 2, warn=True)
+    with pytest.raises(TypeError, match="k"):
+        front_sweep(torch.nn.Identity(), [1.0], 2)
+
+
+@pytest.mark.parametrize("shift", [(0, 1), (1, 0), (-1, -1), (0, -2)])
+def test_front_disk_reads_displaced_predictions(probes, shift):
+    """A prediction whose disks sit a pixel or two off the probe's target is judged by what it shows
+    (which disk stays whole), not by the luminance at the target's overlap position."""
+    a = np.roll(probes.target_large_front, shift, axis=(1, 2))
+    b = np.roll(probes.target_small_front, shift, axis=(1, 2))
+    da, db = front_disk(a, probes), front_disk(b, probes)
+    assert da.large_front.mean() > 0.97 and db.large_front.mean() < 0.03
+    exact = front_disk(probes.target_large_front, probes)
+    np.testing.assert_allclose(exact.visible_large, 1.0)
+    assert np.all(exact.visible_small < 1.0)
