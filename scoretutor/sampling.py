@@ -10,6 +10,8 @@ Both functions accept Python floats, NumPy arrays and torch tensors, and return 
 
 The network sampler built on them (taught in chapter 6) follows:
 
+* :func:`ideal_noise_levels` is the schedule an ideal chain follows, and so its number of network
+  evaluations;
 * :func:`sample` draws next frames from p(x | past) with a conditional denoiser (a
   :class:`scoretutor.unet.UNet`), many chains in one batch, and returns a :class:`SampleTrace`;
 * :func:`one_step` is the one-step least-squares estimate from pure noise, the blurred baseline;
@@ -29,7 +31,7 @@ from tqdm.auto import tqdm
 from .config import show_progress
 from .unet import stack_inputs
 
-__all__ = ["step_size", "injected_noise", "SampleTrace", "sample", "one_step", "rollout"]
+__all__ = ["step_size", "injected_noise", "ideal_noise_levels", "SampleTrace", "sample", "one_step", "rollout"]
 
 
 def _check_unit_interval(value, name: str) -> None:
@@ -99,6 +101,31 @@ def injected_noise(sigma, h, beta: float):
     variance_factor = h * (1 - beta) * (2 - h * (1 + beta))
     root = math.sqrt(variance_factor) if isinstance(variance_factor, numbers.Real) else variance_factor ** 0.5
     return sigma * root
+
+
+def ideal_noise_levels(h0: float, beta: float, sigma0: float = 1.0, sigma_stop: float = 0.01,
+                       max_steps: int = 1000) -> np.ndarray:
+    """The noise levels sigma_1, sigma_2, ... that a chain measures if each step does exactly what
+    :func:`injected_noise` is designed for: sigma_1 = ``sigma0`` and sigma_{t+1} = sigma_t (1 - beta h_t),
+    with h_t = :func:`step_size` (t, h0). Taught in chapter 6.
+
+    The list ends with the first level below ``sigma_stop`` (the evaluation that stops the chain), or
+    after ``max_steps`` levels, so its length is the ideal number of network evaluations (NFE) of
+    :func:`sample` with the same settings. ``h0``, ``beta`` in (0, 1]; ``sigma0``, ``sigma_stop`` > 0
+    (pixel units); ``max_steps`` >= 1. Returns a float64 NumPy array, decreasing, of length NFE.
+    """
+    _check_unit_interval(h0, "h0")
+    _check_unit_interval(beta, "beta")
+    sigma0 = _positive_number(sigma0, "sigma0")
+    sigma_stop = _positive_number(sigma_stop, "sigma_stop")
+    if not (math.isfinite(sigma0) and math.isfinite(sigma_stop)):
+        raise ValueError(f"sigma0 and sigma_stop must be finite, got {sigma0!r} and {sigma_stop!r}")
+    max_steps = _count(max_steps, "max_steps")
+    levels = [sigma0]
+    while levels[-1] >= sigma_stop and len(levels) < max_steps:
+        t = len(levels)
+        levels.append(levels[-1] * (1 - beta * step_size(t, h0)))
+    return np.array(levels, dtype=np.float64)
 
 
 # --------------------------------------------------------------------------------------------

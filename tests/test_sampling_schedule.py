@@ -76,3 +76,27 @@ def test_injected_noise_on_tensors_and_floats():
 def test_bad_arguments_raise_value_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --- the ideal chain's noise levels and its number of evaluations (chapter 6) ----------------
+def test_ideal_noise_levels_follow_the_recursion_and_stop_below_sigma_stop():
+    from scoretutor.sampling import ideal_noise_levels
+
+    levels = ideal_noise_levels(0.05, 0.5, 1.0, 0.02)
+    t = np.arange(1, len(levels))
+    np.testing.assert_allclose(levels[1:] / levels[:-1], 1 - 0.5 * step_size(t, 0.05), rtol=1e-12)
+    assert levels[0] == 1.0 and levels[-1] < 0.02 <= levels[-2]
+    assert len(ideal_noise_levels(0.2, 0.5)) < len(ideal_noise_levels(0.05, 0.5)) < len(ideal_noise_levels(0.01, 0.5))
+    assert len(ideal_noise_levels(0.05, 1.0)) < len(ideal_noise_levels(0.05, 0.25))
+    assert len(ideal_noise_levels(0.1, 0.5, sigma0=0.01, sigma_stop=0.02)) == 1   # already below: one evaluation
+    assert len(ideal_noise_levels(0.001, 0.01, max_steps=50)) == 50
+
+
+@pytest.mark.parametrize("kwargs, match", [({"h0": 0}, "h0"), ({"beta": 1.5}, "beta"), ({"sigma0": -1}, "sigma0"),
+                                           ({"sigma_stop": 0}, "sigma_stop"), ({"max_steps": 0}, "max_steps")])
+def test_ideal_noise_levels_bad_arguments(kwargs, match):
+    from scoretutor.sampling import ideal_noise_levels
+
+    args = {"h0": 0.05, "beta": 0.5} | kwargs
+    with pytest.raises(ValueError, match=match):
+        ideal_noise_levels(**args)

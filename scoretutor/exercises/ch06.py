@@ -1,0 +1,89 @@
+"""Checks for chapter 6's exercises (sampling next frames through ambiguous occlusions). Each runs the
+learner's function and the library's own on fresh random inputs and returns the function the notebook
+should go on with."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import metrics
+from ..probes import Probes, collision_probes, front_disk
+from ..sampling import ideal_noise_levels
+from . import check_function as _check_function  # private name: only check_<exercise> names are public
+
+__all__ = ["check_ideal_noise_levels", "check_sharpness", "check_larger_in_front"]
+
+
+def check_ideal_noise_levels(fn):
+    """Exercise 6.1: ``fn(h0, beta, sigma0, sigma_stop)`` -> the noise levels of an ideal chain,
+    sigma_1 = sigma0 and sigma_{t+1} = sigma_t (1 - beta h_t) with h_t = h0 t / (1 + h0 (t - 1)), up to
+    and including the first level below ``sigma_stop`` (reference:
+    :func:`scoretutor.sampling.ideal_noise_levels`). The trials include a start already below
+    ``sigma_stop`` (one level) and ``beta = 1``."""
+    cases = iter([(0.05, 0.5, 1.0, 0.02), (0.2, 1.0, 1.0, 0.01), (0.1, 0.5, 0.01, 0.02)])
+
+    def inputs(rng):
+        fixed = next(cases, None)
+        if fixed is not None:
+            return fixed
+        return (float(rng.uniform(0.01, 0.5)), float(rng.uniform(0.2, 1.0)), float(rng.uniform(0.5, 2.0)),
+                float(rng.uniform(0.005, 0.05)))
+
+    def reference(h0, beta, sigma0, sigma_stop):
+        return ideal_noise_levels(h0, beta, sigma0, sigma_stop)
+
+    return _check_function(fn, reference, inputs, name="Exercise 6.1 (ideal_noise_levels)", trials=8,
+                           rtol=1e-9, atol=1e-12)
+
+
+def check_sharpness(fn):
+    """Exercise 6.2: ``fn(images)`` -> the root-mean-square gradient of each image of a NumPy batch
+    ``(B, H, W)``, ``sqrt(mean(dx**2) + mean(dy**2))`` with ``dx``, ``dy`` the horizontal and vertical
+    neighbour differences, each averaged over its own ``H x (W - 1)`` or ``(H - 1) x W`` values; shape
+    ``(B,)`` (reference: :func:`scoretutor.metrics.sharpness`). Heights and widths differ, so that mixing
+    up the axes is caught."""
+
+    def inputs(rng):
+        b = int(rng.integers(1, 5))
+        h, w = int(rng.integers(3, 12)), int(rng.integers(3, 12))
+        if h == w:
+            w += 1
+        images = rng.uniform(size=(b, h, w)) * rng.uniform(0.1, 1.0, size=(b, 1, 1))
+        return (images,)
+
+    def reference(images):
+        return metrics.sharpness(np.asarray(images, dtype=np.float64))
+
+    return _check_function(fn, reference, inputs, name="Exercise 6.2 (sharpness)", trials=6, rtol=1e-6, atol=1e-9)
+
+
+class _Probes(Probes):
+    """A :class:`scoretutor.probes.Probes` batch with a one-line repr, for the checker's messages."""
+
+    def __repr__(self) -> str:
+        return f"Probes(n={self.n}, radius_ratio={float(self.radius_ratio[0]):.3g})"
+
+
+def check_larger_in_front(fn):
+    """Exercise 6.3: ``fn(predicted, probes)`` -> bool ``(n, m)``, True where sample ``j`` of probe ``i`` puts
+    the larger disk in front. ``predicted`` ``(n, m, H, W)``; ``probes`` a :class:`scoretutor.probes.Probes`
+    batch of ``n`` probes. For each disk, its visible fraction is the number of predicted pixels within 0.1
+    (strictly) of its luminance, divided by the same count in the probe's target where that disk is in
+    front (``target_large_front`` for the larger, ``target_small_front`` for the smaller); the larger disk
+    is in front when the smaller disk's visible fraction is strictly below the larger's (reference:
+    :func:`scoretutor.probes.front_disk`, its ``large_front``). The trials blend the two possible next
+    frames in random proportions, shift some of them by a pixel or two, and include the exact targets."""
+
+    def inputs(rng):
+        n, m = int(rng.integers(2, 6)), int(rng.integers(2, 5))
+        probes = collision_probes(n, float(rng.uniform(0.6, 1.0)), seed=int(rng.integers(2**31)))
+        weight = rng.uniform(size=(n, m, 1, 1))  # 1: larger disk in front, 0: smaller in front
+        weight[:, 0] = rng.integers(0, 2, size=(n, 1, 1))  # the first sample of each probe: an exact target
+        predicted = weight * probes.target_large_front[:, None] + (1 - weight) * probes.target_small_front[:, None]
+        predicted = np.roll(predicted, tuple(rng.integers(-2, 3, size=2)), axis=(-2, -1))
+        predicted[:, 1:] += 0.02 * rng.normal(size=predicted[:, 1:].shape)
+        return (predicted, _Probes(**vars(probes)))
+
+    def reference(predicted, probes):
+        return front_disk(predicted, probes).large_front
+
+    return _check_function(fn, reference, inputs, name="Exercise 6.3 (larger_in_front)", trials=6, rtol=0, atol=0)
