@@ -237,3 +237,17 @@ def test_main_downloads_and_says_where(server, tmp_path, capsys):
     assert f"SCORETUTOR_DAVIS_ROOT={tmp_path / 'DAVIS-2017-trainval-480p'}" in out
     assert download.main(["--dest", str(tmp_path / "x"), "--url", url, "--sha256", "1" * 64, "--retry-wait", "0"]) == 1
     assert "checksum mismatch" in capsys.readouterr().out
+
+
+def test_corrupted_member_fails_its_crc_check(tmp_path):
+    """Without a pinned checksum the archive is still verified: every member's CRC-32 is checked
+    while extracting, so a flipped byte is caught and nothing is left behind."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("DAVIS/JPEGImages/480p/a/00000.jpg", b"A" * 200)
+    data = bytearray(buf.getvalue())
+    data[data.index(b"A" * 200) + 100] = ord("B")
+    (tmp_path / "flipped.zip").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="not a readable zip.*CRC"):
+        download.extract_zip(tmp_path / "flipped.zip", tmp_path / "out")
+    assert leftovers(tmp_path / "out") == []
