@@ -314,6 +314,8 @@ class FrontSweep:
     * ``samples``: float32 ``(R, n_probes, n_samples, H, W)``, NaN where a chain diverged;
     * ``large_front``: bool ``(R, n_probes, n_samples)``, the sample puts the larger disk in front
       (:func:`front_disk`); ``error``: the distance of its overlap luminance to the nearer disk's;
+    * ``front_visible``: float ``(R, n_probes, n_samples)``, the visible fraction of the disk it puts in
+      front (:class:`FrontDecision`): near 1 when that disk is drawn whole, in its own luminance;
     * ``valid``: bool ``(R, n_probes, n_samples)``, the chain did not diverge (only valid samples are
       counted; a chain that ran out of steps returns its last estimate and counts);
     * ``trace``: the sampler's :class:`scoretutor.sampling.SampleTrace`, chains ``(R * n_probes, n_samples)``.
@@ -324,6 +326,7 @@ class FrontSweep:
     samples: np.ndarray
     large_front: np.ndarray
     error: np.ndarray
+    front_visible: np.ndarray
     valid: np.ndarray
     trace: "SampleTrace"
 
@@ -358,9 +361,11 @@ class FrontSweep:
         many probes with one sample each."""
         return binomial_interval(self.large_counts, self.counts, z)
 
-    def reliable_fraction(self, tol: float = 0.1) -> np.ndarray:
-        """``(R,)`` fraction of valid samples whose overlap shows one disk's luminance to within ``tol``."""
-        good = (self.error <= tol) & self.valid
+    def reliable_fraction(self, threshold: float = 0.8) -> np.ndarray:
+        """``(R,)`` fraction of valid samples that draw the disk they put in front whole, in its own
+        luminance: its visible fraction is at least ``threshold``. (Read by what the sample shows, like
+        the decision itself, so a sharp sample whose disks sit a pixel off the probe's continuation counts.)"""
+        good = (self.front_visible >= threshold) & self.valid
         with np.errstate(invalid="ignore", divide="ignore"):
             return good.sum(axis=(1, 2)) / self.counts
 
@@ -377,10 +382,10 @@ class FrontSweep:
 
     def table(self, z: float = 1.96) -> str:
         """A plain-text table: ratio, samples, frequency of "larger in front" with its standard error
-        and interval, and the fraction of reliable decisions (3 decimals)."""
+        and interval, and the fraction of samples drawing the front disk whole (3 decimals)."""
         low, high = self.interval(z)
         counts, freq, err, reliable = self.counts, self.frequency, self.stderr, self.reliable_fraction()
-        lines = [f"{'ratio':>6} {'samples':>8} {'larger in front':>16} {'interval':>15} {'reliable':>9}"]
+        lines = [f"{'ratio':>6} {'samples':>8} {'larger in front':>16} {'interval':>15} {'whole':>9}"]
         for i, r in enumerate(self.ratios):
             lines.append(f"{r:>6.2f} {int(counts[i]):>8d} {freq[i]:>9.3f} ± {err[i]:.3f} "
                          f"[{low[i]:.3f}, {high[i]:.3f}] {reliable[i]:>9.3f}")
@@ -427,6 +432,8 @@ def front_sweep(model, ratios, n_probes: int, n_samples: int = 1, *, probe_seed:
         samples=frames.reshape(shape + frames.shape[-2:]),
         large_front=decision.large_front.reshape(shape),
         error=np.where(valid, decision.error, np.nan).reshape(shape),
+        front_visible=np.where(valid, np.where(decision.large_front, decision.visible_large, decision.visible_small),
+                               np.nan).reshape(shape),
         valid=valid.reshape(shape),
         trace=trace,
     )

@@ -185,7 +185,7 @@ def test_monotone_flags_a_frequency_that_rises_beyond_its_error_bars():
         for i, c in enumerate(large_counts):
             large[i, :c] = True
         return FrontSweep(ratios=np.linspace(0.6, 1.0, len(large_counts)), probes=None, samples=None,
-                          large_front=large, error=np.zeros(large.shape), valid=np.ones(large.shape, bool),
+                          large_front=large, error=np.zeros(large.shape), front_visible=np.ones(large.shape), valid=np.ones(large.shape, bool),
                           trace=None)
 
     assert sweep([40, 36, 20]).monotone()
