@@ -229,14 +229,15 @@ class Davis32Source(DataSource):
         self.options = dict(options)  # passed to load_davis32 (root=, cache_dir=, stride=, ...)
         self._train = None
 
-    def _clips(self, split: str) -> np.ndarray:
+    def _clips(self, split: str):
         from .davis import load_davis32
 
-        return load_davis32(split, **self.options).frames  # uint8 (N, T, H, W)
+        return load_davis32(split, **self.options)  # Davis32: frames uint8 (N, T, H, W), manifest
 
     def _split(self) -> tuple[np.ndarray, np.ndarray]:
         if self._train is None:
-            clips = self._clips("train")
+            data = self._clips("train")
+            self._manifest, clips = data.manifest, data.frames
             held = np.zeros(len(clips), dtype=bool)
             held[:: self.val_every] = True
             self._train, self._val = clips[~held], clips[held]
@@ -256,15 +257,13 @@ class Davis32Source(DataSource):
     def held_out_frames(self, n: int, seed: int = HELD_OUT_SEED) -> np.ndarray:
         """``n`` test-split clips, evenly spaced over the split (all of them when ``n`` exceeds it);
         ``seed`` is unused (the test split is fixed)."""
-        clips = self._clips("test")
+        clips = self._clips("test").frames
         idx = np.unique(np.linspace(0, len(clips) - 1, min(int(n), len(clips))).round().astype(int))
         return clips[idx].astype(np.float32) / np.float32(255.0)
 
     def describe(self) -> str:
         train, val = self._split()
-        from .davis import load_davis32
-
-        manifest = load_davis32("train", **self.options).manifest
+        manifest = self._manifest
         return (
             f"DAVIS32 (scoretutor.davis.load_davis32) built from {len(manifest['sequences'])} DAVIS sequences "
             f"({manifest['frames']} frames); train split: {len(train)} clips, each epoch mirrored left-right "
@@ -572,6 +571,7 @@ def train(
         commits.append(commit)
 
     source = source if source is not None else make_source(config)
+    data_description = source.describe()
     k = config.k
 
     # fixed validation set and noise
@@ -654,7 +654,7 @@ def train(
                 "commands": commands,
                 "hardware": hardware,
                 "commits": commits,
-                "data": source.describe(),
+                "data": data_description,
                 "torch_version": str(torch.__version__),
             }
             atomic_save(state, ckpt_path)
