@@ -19,6 +19,7 @@ __all__ = ["main", "train_main", "export_main", "evaluate_main"]
 _TRAIN_DEFAULTS = {
     "data": "leaves", "k": 2, "width": 64, "scales": 3, "prediction_only": False, "batch_size": 32,
     "lr": 1e-3, "patience": 5, "min_lr": 1e-6, "train_sequences": 2000, "val_sequences": 200, "seed": 0, "p_larger_front": None,
+    "contact_boost": 1, "init": None, "freeze_bn": False,
 }
 
 
@@ -56,6 +57,15 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--p-larger-front", type=float, default=None,
                    help="leaves only: the stochastic occlusion rule, larger disk in front with this probability "
                         "(default: the larger disk is always in front)")
+    p.add_argument("--contact-boost", type=int, default=None,
+                   help="leaves, k >= 2: repeat the pairs predicted from the past to be a first contact of the two "
+                        "disks this many times per epoch (default 1: no oversampling; chapter 6)")
+    p.add_argument("--init", default=None,
+                   help="start a new run from the weights of this checkpoint (a shipped name, a .pt file or a run "
+                        "folder of the same architecture), with a fresh optimiser: fine-tuning")
+    p.add_argument("--freeze-bn", action="store_const", const=True, default=None,
+                   help="train with batch normalisation in eval mode (its running scales fixed): for fine-tuning "
+                        "with --init, where small batches would otherwise re-estimate those scales noisily")
     p.add_argument("--out", required=True, help="run folder (checkpoint.pt, log.csv)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.pt if it exists (otherwise start a new run)")
@@ -170,6 +180,7 @@ def export_main(argv=None) -> int:
         "parameters": sum(p.numel() for p in model.parameters()),
         "stored_dtype": "float32" if args.fp32 else "float16",
         "final_metrics": {key: last[key] for key in ("train_loss", "val_loss", "val_psnr", "lr")},
+        **({"parent": saved["parent"]} if saved.get("parent") else {}),
         "torch_version": saved.get("torch_version", torch.__version__),
     }
     if args.notes:

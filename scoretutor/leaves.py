@@ -52,6 +52,7 @@ __all__ = [
     "speeds",
     "min_frame_size",
     "sample_paths",
+    "predicted_contacts",
 ]
 
 RULES = ("larger", "stochastic", "brighter")
@@ -108,6 +109,32 @@ def hidden_fraction(distance, r_small, r_large) -> np.ndarray:
     """
     r_small = np.asarray(r_small, dtype=np.float64)
     return lens_area(distance, r_small, r_large) / (np.pi * r_small**2)
+
+
+def predicted_contacts(meta: dict, k: int = 2) -> np.ndarray:
+    """Which ``(k past frames, next frame)`` pairs are *predicted from the past* to be a first contact
+    of disks 0 and 1. Taught in chapter 6.
+
+    ``meta`` is :func:`generate`'s; returns bool ``(n, n_frames - k)``, entry ``[i, j]`` for the pair
+    whose target is frame ``j + k``: the two disks are apart in the last past frame (centre distance at
+    least the sum of radii) and the linear extrapolation of their centres from the last two past frames
+    puts them overlapping in the target frame. Only the past (positions and radii the past frames show)
+    is read, never the target nor the depth order, so reweighting pairs by this flag leaves the
+    conditional density of the next frame given the past unchanged. Needs ``k >= 2``.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+        raise ValueError(f"predicted_contacts needs k >= 2 past frames to extrapolate motion, got k={k!r}")
+    centres = np.asarray(meta["centres"], dtype=np.float64)  # (n, disks, T, 2)
+    if centres.ndim != 4 or centres.shape[1] < 2 or centres.shape[2] <= k:
+        raise ValueError(f"meta['centres'] must be (n, disks >= 2, T > k, 2), got {centres.shape}")
+    radius = np.asarray(meta["radius"], dtype=np.float64)
+    touch = radius[:, 0] + radius[:, 1]  # (n,)
+    delta = centres[:, 0] - centres[:, 1]  # (n, T, 2): relative position of disk 0
+    last = delta[:, k - 1:-1]  # last past frame of each pair
+    before = delta[:, k - 2:-2]  # the one before it
+    apart = np.linalg.norm(last, axis=-1) >= touch[:, None]
+    predicted = np.linalg.norm(2 * last - before, axis=-1) < touch[:, None]
+    return apart & predicted
 
 
 def _half_hidden_distance(r_small: np.ndarray, r_large: np.ndarray, iterations: int = 40) -> np.ndarray:

@@ -88,6 +88,9 @@ class TrainConfig:
     val_sequences: int = 200  # fixed validation sequences
     seed: int = 0
     p_larger_front: float | None = None  # leaves only: stochastic occlusion rule with this probability
+    contact_boost: int = 1  # leaves only: predicted first-contact pairs repeated this many times per epoch
+    init: str | None = None  # a checkpoint (shipped name, .pt file, run folder) whose weights start a new run
+    freeze_bn: bool = False  # batch norm in eval mode while training: fixed running scales (for fine-tuning)
     # run-time settings (free to change on resume)
     out: str = "runs/train"
     device: str | None = None
@@ -102,7 +105,7 @@ class TrainConfig:
     def __post_init__(self):
         ints = {
             "k": 0, "width": 1, "scales": 1, "epochs": 1, "batch_size": 1, "patience": 0,
-            "train_sequences": 1, "val_sequences": 1, "seed": 0,
+            "train_sequences": 1, "val_sequences": 1, "seed": 0, "contact_boost": 1,
         }
         for name, low in ints.items():
             value = getattr(self, name)
@@ -126,6 +129,13 @@ class TrainConfig:
             if isinstance(self.p_larger_front, bool) or not isinstance(self.p_larger_front, (int, float)) \
                     or not 0.0 <= self.p_larger_front <= 1.0:
                 raise ValueError(f"p_larger_front must be a probability in [0, 1], got {self.p_larger_front!r}")
+        if self.contact_boost > 1:
+            if self.data != "leaves":
+                raise ValueError(f"contact_boost only applies to data='leaves', not data={self.data!r}")
+            if self.k < 2:
+                raise ValueError(f"contact_boost > 1 needs k >= 2 past frames (motion is extrapolated), got k={self.k}")
+        if self.init is not None and (not isinstance(self.init, str) or not self.init):
+            raise ValueError(f"init must be a checkpoint name or path (a non-empty str) or None, got {self.init!r}")
 
     def model_config(self) -> dict:
         return {"k": self.k, "width": self.width, "scales": self.scales, "prediction_only": self.prediction_only}
@@ -176,24 +186,52 @@ HELD_OUT_SEED = 1_000_003
 class LeavesSource(DataSource):
     """Moving Leaves (chapter 3): ``train_sequences`` fresh sequences per epoch, drawn with
     ``leaves.generate(n, seed=derive_seed(seed, 0, epoch))``; validation ``leaves.generate(n,
-    seed=derive_seed(seed, 1))``. ``options`` are passed to :func:`scoretutor.leaves.generate`."""
+    seed=derive_seed(seed, 1))``. ``options`` are passed to :func:`scoretutor.leaves.generate`.
+
+    ``contact_boost`` > 1 (with ``k`` >= 2 past frames) oversamples the moment that decides an
+    occlusion order (chapter 6): each epoch is then returned as its ``(k + 1)``-frame pairs, ``(M, k + 1,
+    H, W)``, and every pair that :func:`scoretutor.leaves.predicted_contacts` flags (apart in the last
+    past frame, overlapping in the extrapolated next one) appears ``contact_boost`` times. The flag
+    reads the past only, so the conditional density the network learns is unchanged; only how often it
+    sees those pasts. Validation stays the plain sequences.
+    """
 
     name = "leaves"
 
-    def __init__(self, seed: int = 0, train_sequences: int = 2000, val_sequences: int = 200, **options):
+    def __init__(self, seed: int = 0, train_sequences: int = 2000, val_sequences: int = 200, *,
+                 contact_boost: int = 1, k: int = 2, **options):
         self.seed = int(seed)
         self.train_sequences = int(train_sequences)
         self.val_sequences = int(val_sequences)
+        self.contact_boost = int(contact_boost)
+        self.k = int(k)
+        if self.contact_boost < 1:
+            raise ValueError(f"contact_boost must be an integer >= 1, got {contact_boost!r}")
+        if self.contact_boost > 1 and self.k < 2:
+            raise ValueError(f"contact_boost > 1 needs k >= 2 past frames (motion is extrapolated), got k={k}")
         self.options = dict(options)
 
-    def _generate(self, n: int, seed: int) -> np.ndarray:
+    def _generate(self, n: int, seed: int, with_meta: bool = False):
         from . import leaves
 
-        frames, _ = leaves.generate(n, seed=seed, **self.options)
-        return np.asarray(frames, dtype=np.float32)
+        frames, meta = leaves.generate(n, seed=seed, **self.options)
+        frames = np.asarray(frames, dtype=np.float32)
+        return (frames, meta) if with_meta else frames
 
     def train_frames(self, epoch: int) -> np.ndarray:
-        return self._generate(self.train_sequences, derive_seed(self.seed, _TRAIN_KEY, epoch))
+        seed = derive_seed(self.seed, _TRAIN_KEY, epoch)
+        if self.contact_boost == 1:
+            return self._generate(self.train_sequences, seed)
+        from .leaves import predicted_contacts
+
+        frames, meta = self._generate(self.train_sequences, seed, with_meta=True)
+        n, T, H, W = frames.shape
+        k = self.k
+        windows = np.lib.stride_tricks.sliding_window_view(frames, k + 1, axis=1)  # (n, T-k, H, W, k+1)
+        windows = np.moveaxis(windows, -1, 2).reshape(n * (T - k), k + 1, H, W)
+        flagged = predicted_contacts(meta, k).reshape(-1)
+        extra = np.repeat(windows[flagged], self.contact_boost - 1, axis=0)
+        return np.ascontiguousarray(np.concatenate([windows, extra], axis=0))
 
     def val_frames(self) -> np.ndarray:
         return self._generate(self.val_sequences, derive_seed(self.seed, _VAL_KEY))
@@ -204,10 +242,12 @@ class LeavesSource(DataSource):
 
     def describe(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        boost = (f"; pairs predicted from the past to be a first contact (scoretutor.leaves.predicted_contacts, "
+                 f"k={self.k}) repeated {self.contact_boost} times per epoch" if self.contact_boost > 1 else "")
         return (
             f"Moving Leaves (scoretutor.leaves.generate{'(' + opts + ')' if opts else ', default options'}): "
-            f"{self.train_sequences} fresh sequences per epoch from seeds derived from (seed={self.seed}, epoch); "
-            f"{self.val_sequences} fixed validation sequences from a separate derived seed"
+            f"{self.train_sequences} fresh sequences per epoch from seeds derived from (seed={self.seed}, epoch)"
+            f"{boost}; {self.val_sequences} fixed validation sequences from a separate derived seed"
         )
 
 
@@ -274,7 +314,8 @@ class Davis32Source(DataSource):
 
 def _leaves_source(cfg: "TrainConfig") -> LeavesSource:
     options = {} if cfg.p_larger_front is None else {"rule": "stochastic", "p_larger_front": float(cfg.p_larger_front)}
-    return LeavesSource(cfg.seed, cfg.train_sequences, cfg.val_sequences, **options)
+    return LeavesSource(cfg.seed, cfg.train_sequences, cfg.val_sequences,
+                        contact_boost=cfg.contact_boost, k=cfg.k, **options)
 
 
 #: name -> factory(config) returning a DataSource
@@ -327,7 +368,8 @@ class Trainer:
     """
 
     def __init__(self, model: UNet, *, lr: float = 1e-3, device=None, amp: bool = True,
-                 channels_last: bool | None = None, compile: bool = False):
+                 channels_last: bool | None = None, compile: bool = False, freeze_bn: bool = False):
+        self.freeze_bn = bool(freeze_bn)
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model = model.to(self.device)
         self.amp_dtype = _amp_dtype(self.device, amp)
@@ -348,7 +390,8 @@ class Trainer:
         return x
 
     def step(self, past: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        self.model.train()
+        # freeze_bn: the network trains exactly as it is evaluated (running scales fixed, still learnable gains)
+        self.model.train(not self.freeze_bn)
         sigma = sample_sigmas(target.shape[0], generator=generator, device=target.device)
         noisy = add_noise(target, sigma, generator=generator)
         x = self._input(past, noisy)
@@ -469,6 +512,26 @@ def read_checkpoint(run_dir, which: str = "last") -> dict:
     return obj
 
 
+_PARENT_KEYS = ("command", "commit", "data", "epochs", "wall_time_s", "hardware")
+
+
+def _load_init(model: UNet, init: str) -> dict:
+    """Copy the weights of checkpoint ``init`` (shipped name, ``.pt`` file or run folder) into ``model``,
+    whose architecture must match; returns a record of the parent for the new run's model card."""
+    from .checkpoints import load, resolve
+
+    path = resolve(init)
+    parent_model, card = load(path, with_card=True)
+    if parent_model.config != model.config:
+        raise ValueError(
+            f"init checkpoint {init!r} has architecture {parent_model.config}, but this run asks for {model.config}"
+        )
+    model.load_state_dict(parent_model.state_dict())
+    record = {"checkpoint": str(init)}
+    record.update({key: card[key] for key in _PARENT_KEYS if key in card})
+    return record
+
+
 def _diverged_message(epoch, step, steps, value, lr, batch_size, amp_dtype, last_epoch) -> str:
     kept = f"the checkpoint of epoch {last_epoch} is kept" if last_epoch else "no checkpoint was written"
     tips = [f"a lower learning rate (e.g. --lr {lr / 4:g})", f"a smaller batch size than {batch_size}"]
@@ -533,10 +596,15 @@ def train(
 
     torch.manual_seed(config.seed)
     model = UNet(**config.model_config())
+    parent = None
     if saved is not None:
         model.load_state_dict(saved["model"])
+        parent = saved.get("parent")
+    elif config.init is not None:
+        parent = _load_init(model, config.init)
+        say(f"initialised from {parent['checkpoint']}")
     trainer = Trainer(model, lr=config.lr, device=device, amp=config.amp,
-                      channels_last=config.channels_last, compile=config.compile)
+                      channels_last=config.channels_last, compile=config.compile, freeze_bn=config.freeze_bn)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         trainer.optimizer, mode="min", factor=0.5, patience=config.patience, min_lr=config.min_lr
     )
@@ -656,6 +724,7 @@ def train(
                 "commits": commits,
                 "data": data_description,
                 "torch_version": str(torch.__version__),
+                "parent": parent,
             }
             atomic_save(state, ckpt_path)
             if val_loss <= min(row["val_loss"] for row in history):
