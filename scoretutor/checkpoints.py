@@ -181,16 +181,18 @@ def card_markdown(name: str, card: dict, config: dict) -> str:
             lines.append(f"- {label}: `{value}`" if key in ("command", "commit") else f"- {label}: {_fmt(value)}")
     parent = card.get("parent")
     if parent:
+        lines += ["", "The figures above (epochs, wall time, hardware) are this run's alone."]
+    while parent:
         lines += ["", f"Initialised from `{parent.get('checkpoint')}` (fine-tuning, fresh optimiser), which was trained by:", ""]
         for key, value in parent.items():
-            if key == "checkpoint":
+            if key in ("checkpoint", "parent"):
                 continue
             if isinstance(value, list):
                 lines.append(f"- {key}:")
                 lines += [f"  - `{v}`" if key in ("command", "commit") else f"  - {v}" for v in value]
             else:
                 lines.append(f"- {key}: {_fmt(value)}")
-        lines += ["", "The figures above (epochs, wall time, hardware) are the fine-tuning run's alone."]
+        parent = parent.get("parent")
     if "final_metrics" in card:
         lines += ["", "## Validation metrics of the shipped epoch", ""]
         lines += [f"- {k}: {_fmt(v)}" for k, v in card["final_metrics"].items()]

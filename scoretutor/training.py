@@ -17,6 +17,11 @@ Data sources are pluggable (:data:`DATA_SOURCES`): ``"leaves"`` draws fresh Movi
 every epoch and a fixed validation set from a seed that training never uses (with
 ``p_larger_front`` set, under the stochastic occlusion rule of chapter 6's calibration);
 ``"davis32"`` uses the training clips of DAVIS32 (chapter 7), each epoch mirrored at random.
+
+Fine-tuning (chapter 6): ``init`` starts a new run from a checkpoint's weights with a fresh optimiser
+(the card records the parent); ``freeze_bn`` trains with batch normalisation in eval mode, so that
+small batches do not re-estimate the running scales the trained network relies on; ``contact_boost``
+oversamples the Moving Leaves pairs that the past predicts to be a first contact of the two disks.
 """
 from __future__ import annotations
 
@@ -527,8 +532,15 @@ def _load_init(model: UNet, init: str) -> dict:
             f"init checkpoint {init!r} has architecture {parent_model.config}, but this run asks for {model.config}"
         )
     model.load_state_dict(parent_model.state_dict())
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    if raw.get("format") == TRAIN_FORMAT:  # a training run: its own record, in the card's words
+        card = {"command": raw.get("commands", []), "commit": raw.get("commits", []), "data": raw.get("data"),
+                "epochs": raw.get("epoch"), "wall_time_s": round(float(raw.get("wall_time_s", 0.0)), 1),
+                "hardware": raw.get("hardware", []), "parent": raw.get("parent")}
     record = {"checkpoint": str(init)}
-    record.update({key: card[key] for key in _PARENT_KEYS if key in card})
+    record.update({key: card[key] for key in _PARENT_KEYS if card.get(key) is not None})
+    if card.get("parent"):
+        record["parent"] = card["parent"]  # the lineage, however long
     return record
 
 
