@@ -10,9 +10,10 @@ that would overrun ``--minutes``. A job whose compiled run fails is resumed once
 ``python -m scoretutor export RUN --name NAME --dest RESULTS/ckpt`` (float16 weights, model card,
 held-out denoising table). Logs: ``RESULTS/runs/NAME.log``; summary table printed last.
 
-The shipped ``leaves_k2_w32`` and ``leaves_k2_p75`` are these jobs' results fine-tuned on first contacts
-afterwards (``python -m scoretutor train --init ... --contact-boost ... --freeze-bn``, commands in their cards);
-this script trains their parents, shipped as ``leaves_k2_w32_base`` and ``leaves_k2_p75_base``.
+The shipped ``leaves_k2``, ``leaves_k2_w32`` and ``leaves_k2_p75`` are these jobs' results fine-tuned on first
+contacts afterwards (``python -m scoretutor train --init ... --contact-boost ... --freeze-bn``, commands in their
+cards); this script trains their parents, shipped as ``leaves_k2_base``, ``leaves_k2_w32_base`` and
+``leaves_k2_p75_base``.
 
 DAVIS jobs read ``$SCORETUTOR_DAVIS_ROOT`` (or its cache, see :func:`scoretutor.davis.build_davis32`).
 Set ``$SCORETUTOR_COMMIT`` where the tree is not a git checkout, so the cards name the commit.
