@@ -84,9 +84,12 @@ def load(path, *, device=None, with_card: bool = False):
     fmt = obj["format"]
     if fmt == FORMAT:
         config, state, card = obj.get("config"), obj.get("state_dict"), obj.get("card", {})
-    elif fmt == "scoretutor-train-v1":  # a training run's checkpoint
+    elif fmt == "scoretutor-train-v1":  # a training run's checkpoint: its own record, in a card's words
         config, state = obj.get("model_config"), obj.get("model")
-        card = {"epochs": obj.get("epoch"), "history": obj.get("history", [])}
+        card = {"epochs": obj.get("epoch"), "history": obj.get("history", []),
+                "command": obj.get("commands", []), "commit": obj.get("commits", []), "data": obj.get("data"),
+                "wall_time_s": round(float(obj.get("wall_time_s", 0.0)), 1), "hardware": obj.get("hardware", []),
+                "parent": obj.get("parent")}
     else:
         raise ValueError(f"{path} has format {fmt!r}; this version of scoretutor reads {FORMAT!r}")
     if not isinstance(config, dict) or config.get("arch") != ARCH:
@@ -144,6 +147,16 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _field_lines(key: str, label: str, value) -> list[str]:
+    """Markdown list lines for one card field (commands and commits in code spans)."""
+    code = key in ("command", "commit")
+    if isinstance(value, list):
+        return [f"- {label}:"] + [f"  - `{v}`" if code else f"  - {v}" for v in value]
+    if isinstance(value, dict):
+        return [f"- {label}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())]
+    return [f"- {label}: `{value}`" if code else f"- {label}: {_fmt(value)}"]
+
+
 def card_markdown(name: str, card: dict, config: dict) -> str:
     """Render a model card (markdown) from a card dict and a model config."""
     lines = [f"# Model card: `{name}`", ""]
@@ -169,29 +182,16 @@ def card_markdown(name: str, card: dict, config: dict) -> str:
     ]
     lines += ["", "## Training", ""]
     for key, label in simple:
-        if key not in card:
-            continue
-        value = card[key]
-        if isinstance(value, list):
-            lines.append(f"- {label}:")
-            lines += [f"  - `{v}`" if key in ("command", "commit") else f"  - {v}" for v in value]
-        elif isinstance(value, dict):
-            lines.append(f"- {label}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in value.items()))
-        else:
-            lines.append(f"- {label}: `{value}`" if key in ("command", "commit") else f"- {label}: {_fmt(value)}")
+        if key in card:
+            lines += _field_lines(key, label, card[key])
     parent = card.get("parent")
     if parent:
         lines += ["", "The figures above (epochs, wall time, hardware) are this run's alone."]
     while parent:
         lines += ["", f"Initialised from `{parent.get('checkpoint')}` (fine-tuning, fresh optimiser), which was trained by:", ""]
         for key, value in parent.items():
-            if key in ("checkpoint", "parent"):
-                continue
-            if isinstance(value, list):
-                lines.append(f"- {key}:")
-                lines += [f"  - `{v}`" if key in ("command", "commit") else f"  - {v}" for v in value]
-            else:
-                lines.append(f"- {key}: {_fmt(value)}")
+            if key not in ("checkpoint", "parent"):
+                lines += _field_lines(key, key, value)
         parent = parent.get("parent")
     if "final_metrics" in card:
         lines += ["", "## Validation metrics of the shipped epoch", ""]

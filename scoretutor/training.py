@@ -533,11 +533,6 @@ def _load_init(model: UNet, init: str) -> dict:
             f"init checkpoint {init!r} has architecture {parent_model.config}, but this run asks for {model.config}"
         )
     model.load_state_dict(parent_model.state_dict())
-    raw = torch.load(path, map_location="cpu", weights_only=True)
-    if raw.get("format") == TRAIN_FORMAT:  # a training run: its own record, in the card's words
-        card = {"command": raw.get("commands", []), "commit": raw.get("commits", []), "data": raw.get("data"),
-                "epochs": raw.get("epoch"), "wall_time_s": round(float(raw.get("wall_time_s", 0.0)), 1),
-                "hardware": raw.get("hardware", []), "parent": raw.get("parent")}
     record = {"checkpoint": str(init)}
     record.update({key: card[key] for key in _PARENT_KEYS if card.get(key) is not None})
     if card.get("parent"):
