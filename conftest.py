@@ -15,14 +15,14 @@ NEEDS_DAVIS = ("07_natural_video.ipynb",)
 
 
 def pytest_collection_modifyitems(config, items):
-    from scoretutor.davis import davis_root
+    from scoretutor.data.davis import davis_root
 
     try:
         davis_root()
         return
     except ValueError as exc:
         reason = (f"needs DAVIS: {exc}. Set SCORETUTOR_DAVIS_ROOT (CI: ../shared/davis) or run "
-                  "python -m scoretutor.download")
+                  "python -m scoretutor download")
     skip = pytest.mark.skip(reason=reason)
     for item in items:
         if item.path.name in NEEDS_DAVIS:

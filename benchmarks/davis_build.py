@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scoretutor.davis import build_davis32, davis_root, load_davis32, split_summary
+from scoretutor.data.davis import build_davis32, davis_root, load_davis32, split_summary
 
 
 def main(argv=None) -> int:

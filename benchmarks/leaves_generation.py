@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from scoretutor.leaves import generate
+    from scoretutor.data.leaves import generate
 
     generate(min(args.n, 500), seed=123)  # warm-up
     rates = []

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=None,
                         help="evaluation cap per sample (default 1000 with a checkpoint, 60 with random weights)")
     parser.add_argument("--batch-size", type=int, default=None, help="most chains per network call")
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: scoretutor.config.get_device)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: scoretutor.runtime.get_device)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (the cores are shared)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from scoretutor import checkpoints
-    from scoretutor.config import get_device
-    from scoretutor.probes import collision_probes
+    from scoretutor.runtime import get_device
+    from scoretutor.data.probes import collision_probes
     from scoretutor.sampling import sample
     from scoretutor.unet import UNet
 

@@ -28,7 +28,7 @@ import torch
 def measure(width: int, batch_size: int, *, k: int, steps: int, warmup: int, device, amp: bool,
             channels_last: bool | None, compile: bool, frames: torch.Tensor) -> float:
     """Samples per second of ``steps`` timed training steps (after ``warmup`` untimed ones)."""
-    from scoretutor.datasets import pair_windows
+    from scoretutor.data.pairs import pair_windows
     from scoretutor.training import Trainer
     from scoretutor.unet import UNet
 
@@ -57,8 +57,8 @@ def measure(width: int, batch_size: int, *, k: int, steps: int, warmup: int, dev
 
 
 def main(argv=None) -> int:
-    from scoretutor import leaves
-    from scoretutor.config import get_device
+    from scoretutor.data import leaves
+    from scoretutor.runtime import get_device
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=None, help="timed steps per configuration (default 30 on CPU, 200 on GPU)")

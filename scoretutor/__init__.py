@@ -1,21 +1,27 @@
 """scoretutor: a course in score-based conditional density estimation, worked through
 *Video prediction using score-based conditional density estimation* (Fiquet & Simoncelli).
 
-Modules, in the order the chapters teach them:
+Modules, in the order the chapters teach them (the README's layout table is the full map):
 
-* :mod:`scoretutor.config` – seeding, device choice, the quick/full profile switch
-* :mod:`scoretutor.exercises` – automatic checks for the exercises
-* :mod:`scoretutor.widgets` – interactive figures that degrade to static ones headless
+* :mod:`scoretutor.runtime` – seeding, device choice, the quick/full profile switch (chapter 1)
+* :mod:`scoretutor.exercises` – automatic checks for the exercises (chapter 1 on)
+* :mod:`scoretutor.widgets` – interactive figures that degrade to static ones headless (chapter 1)
 * :mod:`scoretutor.toy` – one-dimensional priors, Tweedie denoising and the 1-D sampler (chapters 1–2)
-* :mod:`scoretutor.sampling` – the coarse-to-fine stochastic sampler: its schedule (chapter 2) and the
-  batched conditional sampler and recursive roll-out for video frames (chapter 6)
-* :mod:`scoretutor.leaves`, :mod:`scoretutor.probes`, :mod:`scoretutor.datasets` – Moving Leaves (chapter 3)
-* :mod:`scoretutor.unet`, :mod:`scoretutor.training`, :mod:`scoretutor.checkpoints`, :mod:`scoretutor.metrics`
-  – the conditional bias-free U-net and its training (chapters 4–5)
-* :mod:`scoretutor.davis`, :mod:`scoretutor.download` – DAVIS32 natural video clips (chapter 7)
-* :mod:`scoretutor.baselines` – classical next-frame predictors: copy the last frame, linear
-  extrapolation, block-matching motion compensation (chapter 7; the SSIM is in :mod:`scoretutor.metrics`)
-* :mod:`scoretutor.files` – atomic file writes used by every writer
+* :mod:`scoretutor.schedule` – the sampler's schedule: step sizes and injected noise (chapters 2 and 6)
+* :mod:`scoretutor.data` – what the networks are fed: Moving Leaves, collision-course probes and frame
+  pairs (chapter 3), the training sources (chapter 5), DAVIS32 and its download (chapter 7)
+* :mod:`scoretutor.unet`, :mod:`scoretutor.linearity` – the conditional bias-free U-net and its local
+  linearity (chapter 4)
+* :mod:`scoretutor.training`, :mod:`scoretutor.metrics`, :mod:`scoretutor.checkpoints`,
+  :mod:`scoretutor.cards` – learning the score by denoising, PSNR, shipped networks and their model
+  cards (chapter 5)
+* :mod:`scoretutor.sampling`, :mod:`scoretutor.psychometric` – the conditional sampler and the
+  psychometric curve of occlusion order (chapter 6)
+* :mod:`scoretutor.baselines` – classical next-frame predictors (chapter 7)
+
+Machinery that no chapter teaches: :mod:`scoretutor.cli` (the command line), :mod:`scoretutor.run_record`
+(a training run's folder, resume and provenance), :mod:`scoretutor.atomic` (atomic file writes) and
+:mod:`scoretutor.checks` (argument checks).
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""``python -m scoretutor train | export | evaluate`` (see :mod:`scoretutor.cli`)."""
+"""``python -m scoretutor train | export | evaluate | davis | download`` (see :mod:`scoretutor.cli`)."""
 import sys
 
 from .cli import main

@@ -15,11 +15,11 @@ learns anything: they are the yardsticks the networks of chapter 7 have to beat.
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from . import checks
 
 __all__ = ["copy_last", "linear_extrapolation", "block_matching", "estimate_motion", "BASELINES"]
 
@@ -62,12 +62,6 @@ def _check_past(past, min_frames: int) -> torch.Tensor:
         raise ValueError(f"past must have a non-empty batch and non-empty frames, got shape {tuple(t.shape)}")
     _check_frames(t, "past")
     return t
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def copy_last(past) -> torch.Tensor:
@@ -132,8 +126,8 @@ def estimate_motion(previous, current, block: int = 4, search: int = 3) -> torch
         raise ValueError(f"previous and current must have the same shape, got {tuple(prev.shape)} and {tuple(cur.shape)}")
     if 0 in cur.shape:
         raise ValueError(f"previous and current must be non-empty, got shape {tuple(cur.shape)}")
-    block = _check_int(block, "block", 1)
-    search = _check_int(search, "search", 0)
+    block = checks.integer(block, "block", 1)
+    search = checks.integer(search, "search", 0)
     _check_frames(prev, "previous")
     _check_frames(cur, "current")
     dtype = torch.promote_types(prev.dtype, cur.dtype)
@@ -188,8 +182,8 @@ def block_matching(past, block: int = 4, search: int = 3) -> torch.Tensor:
     most ``search`` pixels per frame. Taught in chapter 7.
     """
     x = _check_past(past, 2)
-    block = _check_int(block, "block", 1)
-    search = _check_int(search, "search", 0)
+    block = checks.integer(block, "block", 1)
+    search = checks.integer(search, "search", 0)
     vectors = estimate_motion(x[:, -2], x[:, -1], block, search)
     return _fetch(x[:, -1], vectors, block)[:, None]
 

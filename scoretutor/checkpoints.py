@@ -7,10 +7,11 @@ A shipped checkpoint is a plain dict that ``torch.load(path, weights_only=True)`
   prediction_only);
 * ``"state_dict"``: the weights, floating tensors stored as float16 or float32 (loaded back as float32);
 * ``"card"``: a dict of str/int/float/list/dict describing how it was made (command, commit, data,
-  seed, wall time, hardware, epochs, final metrics).
+  seed, wall time, hardware, epochs, final metrics): the model card of :mod:`scoretutor.cards`.
 
 The course's checkpoints live in the package, ``scoretutor/checkpoints/<name>.pt``, each with a
-model card ``<name>.md``; :func:`load_pretrained` reads them by name.
+model card ``<name>.md``; :func:`load_pretrained` reads them by name. :func:`load` also reads a
+training run's checkpoint (:mod:`scoretutor.run_record`), with the run's own card.
 """
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import torch
 
-from .files import atomic_save, atomic_write_text
+from .atomic import atomic_save
+from .cards import run_card
+from .run_record import CHECKPOINT_NAME, TRAIN_FORMAT
 from .unet import ARCH, UNet
 
 __all__ = [
@@ -29,7 +32,6 @@ __all__ = [
     "load_pretrained",
     "available",
     "resolve",
-    "card_markdown",
 ]
 
 FORMAT = "scoretutor-unet-v1"
@@ -37,7 +39,7 @@ CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 
 
 def save_pretrained(model: UNet, path, *, card: dict | None = None, half: bool = True) -> Path:
-    """Write ``model`` as a shipped checkpoint at ``path`` (atomically) and return the path.
+    """Write ``model`` as a shipped checkpoint at ``path`` (atomically) and return the path. Taught in chapter 5.
 
     ``half=True`` stores floating tensors as float16 (half the size; the loss in accuracy is far below
     what the figures show). ``card`` is a plain dict describing the run (see module docstring).
@@ -71,11 +73,12 @@ def load(path, *, device=None, with_card: bool = False):
     """Load a shipped checkpoint (or a training run's ``checkpoint.pt``, or its folder) as a UNet in eval mode.
 
     Weights come back as float32 on ``device`` (default CPU). With ``with_card=True`` returns
-    ``(model, card)``. A file of another format or architecture raises a ValueError that says so.
+    ``(model, card)`` (for a training run, its :func:`scoretutor.cards.run_card`). A file of another
+    format or architecture raises a ValueError that says so. Taught in chapter 5.
     """
     path = Path(path)
     if path.is_dir():  # a training run folder
-        path = path / "checkpoint.pt"
+        path = path / CHECKPOINT_NAME
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {path}")
     obj = _read(path)
@@ -84,12 +87,8 @@ def load(path, *, device=None, with_card: bool = False):
     fmt = obj["format"]
     if fmt == FORMAT:
         config, state, card = obj.get("config"), obj.get("state_dict"), obj.get("card", {})
-    elif fmt == "scoretutor-train-v1":  # a training run's checkpoint: its own record, in a card's words
-        config, state = obj.get("model_config"), obj.get("model")
-        card = {"epochs": obj.get("epoch"), "history": obj.get("history", []),
-                "command": obj.get("commands", []), "commit": obj.get("commits", []), "data": obj.get("data"),
-                "wall_time_s": round(float(obj.get("wall_time_s", 0.0)), 1), "hardware": obj.get("hardware", []),
-                "parent": obj.get("parent")}
+    elif fmt == TRAIN_FORMAT:  # a training run's checkpoint: its own record, in a card's words
+        config, state, card = obj.get("model_config"), obj.get("model"), run_card(obj)
     else:
         raise ValueError(f"{path} has format {fmt!r}; this version of scoretutor reads {FORMAT!r}")
     if not isinstance(config, dict) or config.get("arch") != ARCH:
@@ -110,16 +109,17 @@ def load(path, *, device=None, with_card: bool = False):
 
 
 def available() -> list[str]:
-    """Names of the checkpoints shipped in the package (``scoretutor/checkpoints/*.pt``), sorted."""
+    """Names of the checkpoints shipped in the package (``scoretutor/checkpoints/*.pt``), sorted. Taught in chapter 5."""
     return sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt"))
 
 
 def resolve(name_or_path) -> Path:
-    """A shipped checkpoint's name, or a path to a ``.pt`` file or a training run folder, as a file path."""
+    """A shipped checkpoint's name, or a path to a ``.pt`` file or a training run folder, as a file path.
+    Taught in chapter 5."""
     text = str(name_or_path)
     path = Path(text)
-    if path.is_dir() and (path / "checkpoint.pt").is_file():
-        return path / "checkpoint.pt"
+    if path.is_dir() and (path / CHECKPOINT_NAME).is_file():
+        return path / CHECKPOINT_NAME
     if path.is_file():
         return path
     if text in available():
@@ -139,73 +139,3 @@ def load_pretrained(name: str, *, device=None, with_card: bool = False):
     if name not in names:
         raise ValueError(f"unknown checkpoint name {name!r}; available: {', '.join(names) or '(none shipped yet)'}")
     return load(CHECKPOINT_DIR / f"{name}.pt", device=device, with_card=with_card)
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _field_lines(key: str, label: str, value) -> list[str]:
-    """Markdown list lines for one card field (commands and commits in code spans)."""
-    code = key in ("command", "commit")
-    if isinstance(value, list):
-        return [f"- {label}:"] + [f"  - `{v}`" if code else f"  - {v}" for v in value]
-    if isinstance(value, dict):
-        return [f"- {label}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())]
-    return [f"- {label}: `{value}`" if code else f"- {label}: {_fmt(value)}"]
-
-
-def card_markdown(name: str, card: dict, config: dict) -> str:
-    """Render a model card (markdown) from a card dict and a model config."""
-    lines = [f"# Model card: `{name}`", ""]
-    lines.append(
-        "A conditional bias-free U-net trained by `scoretutor` as a blind universal denoiser of the next "
-        "video frame (see chapters 4 and 5)."
-    )
-    lines += ["", "## Architecture", ""]
-    for key, value in config.items():
-        lines.append(f"- {key}: `{value}`")
-    if "parameters" in card:
-        lines.append(f"- parameters: {card['parameters']:,}")
-    simple = [
-        ("command", "Command"),
-        ("commit", "Commit"),
-        ("data", "Data"),
-        ("seed", "Seed"),
-        ("epochs", "Epochs"),
-        ("selected", "Checkpoint"),
-        ("wall_time_s", "Wall time (s)"),
-        ("hardware", "Hardware"),
-        ("stored_dtype", "Stored weights"),
-    ]
-    lines += ["", "## Training", ""]
-    for key, label in simple:
-        if key in card:
-            lines += _field_lines(key, label, card[key])
-    parent = card.get("parent")
-    if parent:
-        lines += ["", "The figures above (epochs, wall time, hardware) are this run's alone."]
-    while parent:
-        lines += ["", f"Initialised from `{parent.get('checkpoint')}` (fine-tuning, fresh optimiser), which was trained by:", ""]
-        for key, value in parent.items():
-            if key not in ("checkpoint", "parent"):
-                lines += _field_lines(key, key, value)
-        parent = parent.get("parent")
-    if "final_metrics" in card:
-        lines += ["", "## Validation metrics of the shipped epoch", ""]
-        lines += [f"- {k}: {_fmt(v)}" for k, v in card["final_metrics"].items()]
-    table = card.get("denoising_table")
-    if table:
-        lines += ["", "## Denoising on held-out sequences", ""]
-        desc = card.get("evaluation")
-        if desc:
-            lines += [f"{desc}", ""]
-        lines += ["| σ | input PSNR (dB) | output PSNR (dB) |", "|---|---|---|"]
-        for row in table:
-            lines.append(f"| {row['sigma']:g} | {row['input_psnr']:.2f} | {row['output_psnr']:.2f} |")
-    notes = card.get("notes")
-    if notes:
-        lines += ["", "## Notes", "", str(notes)]
-    return "\n".join(lines) + "\n"

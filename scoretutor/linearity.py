@@ -21,6 +21,7 @@ import warnings
 import torch
 from torch import nn
 
+from . import checks
 from .unet import BiasFreeBatchNorm2d
 
 __all__ = [
@@ -45,12 +46,7 @@ _quiet_jvp(torch.neg, (torch.zeros(1),), (torch.ones(1),))  # that first call, n
 
 
 def _check_model(model) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if model.training:
-        raise ValueError(
-            "model is in training mode: its batch normalisation mixes the images of a batch; call model.eval() first"
-        )
+    checks.eval_network(model, why="its batch normalisation mixes the images of a batch")
 
 
 def _check_input(x, name: str = "x") -> None:

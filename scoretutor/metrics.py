@@ -11,10 +11,10 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["psnr", "ssim", "sharpness", "denoising_table", "format_table", "ACCEPTANCE_SIGMAS"]
+__all__ = ["psnr", "ssim", "sharpness", "denoising_table", "format_table", "TABLE_SIGMAS"]
 
-#: the noise levels of the acceptance table (issue 4)
-ACCEPTANCE_SIGMAS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+#: the noise levels that every denoising table reports: the model cards, chapters 5 and 7, ``evaluate``
+TABLE_SIGMAS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 _MIN_MSE = 1e-10  # PSNR is capped at 100 dB for peak 1 (an exact match would be +inf)
 
 
@@ -24,7 +24,7 @@ def psnr(estimate, reference, peak: float = 1.0, *, reduce: bool = True):
     The first axis indexes images; each image's MSE is taken over all other axes (a 2-D input
     ``(H, W)`` counts as one image). Returns the mean over images as a float (``reduce=True``) or
     the per-image values (a tensor or array like the inputs, shape ``(B,)``). The MSE is floored at
-    ``1e-10 * peak**2`` so an exact match gives 100 dB rather than infinity.
+    ``1e-10 * peak**2`` so an exact match gives 100 dB rather than infinity. Taught in chapter 5.
     """
     is_torch = isinstance(estimate, torch.Tensor) or isinstance(reference, torch.Tensor)
     if is_torch:
@@ -129,8 +129,7 @@ def ssim(estimate, reference, data_range: float = 1.0, *, reduce: bool = True):
 
 
 @torch.no_grad()
-@torch.no_grad()
-def denoising_table(model, frames, k: int | None = None, sigmas=ACCEPTANCE_SIGMAS, seed: int = 0,
+def denoising_table(model, frames, k: int | None = None, sigmas=TABLE_SIGMAS, seed: int = 0,
                     *, batch_size: int = 512, device=None) -> list[dict]:
     """Input and output PSNR of ``model`` per noise level, on all (past, next frame) pairs of ``frames``.
 
@@ -143,9 +142,10 @@ def denoising_table(model, frames, k: int | None = None, sigmas=ACCEPTANCE_SIGMA
 
     Returns one dict per sigma: ``{"sigma", "input_psnr", "output_psnr"}`` (mean per-image dB). For a
     prediction-only model the output ignores the observation (same output PSNR at every sigma).
+    Taught in chapter 5.
     """
-    from .datasets import pair_windows
-    from .unet import UNet, stack_inputs
+    from .data.pairs import pair_windows
+    from .unet import UNet, apply_in_batches, stack_inputs
 
     if not isinstance(model, UNet):
         raise TypeError(f"model must be a scoretutor.unet.UNet, got {type(model).__name__}")
@@ -168,11 +168,9 @@ def denoising_table(model, frames, k: int | None = None, sigmas=ACCEPTANCE_SIGMA
     rows = []
     for s in sigmas:
         noisy = target + s * z
-        outs = []
-        for i in range(0, target.shape[0], batch_size):
-            x = stack_inputs(past[i:i + batch_size], None if model.prediction_only else noisy[i:i + batch_size])
-            outs.append(model(x.to(device)).float().cpu())
-        out = torch.cat(outs)
+        out = apply_in_batches(
+            lambda p, y: model(stack_inputs(p, None if model.prediction_only else y).to(device)).float().cpu(),
+            past, noisy, batch_size=batch_size)
         rows.append({
             "sigma": s,
             "input_psnr": psnr(noisy, target),
@@ -182,7 +180,7 @@ def denoising_table(model, frames, k: int | None = None, sigmas=ACCEPTANCE_SIGMA
 
 
 def format_table(rows: list[dict]) -> str:
-    """A plain-text table of :func:`denoising_table` rows (PSNR to 2 decimals)."""
+    """A plain-text table of :func:`denoising_table` rows (PSNR to 2 decimals). Taught in chapter 5."""
     lines = [f"{'sigma':>7}  {'input PSNR':>10}  {'output PSNR':>11}  {'gain':>6}"]
     for r in rows:
         gain = r["output_psnr"] - r["input_psnr"]

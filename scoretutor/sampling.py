@@ -1,26 +1,17 @@
-"""The schedule of the coarse-to-fine stochastic sampler (Kadkhodaie & Simoncelli 2021).
+"""The network's conditional sampler, one-step estimates and recursive generation. Taught in chapter 6.
 
-Each step of the sampler moves the current point ``y`` a fraction ``h_t`` of the way along the
-denoiser's residual ``d_t = f(y) - y`` and adds fresh Gaussian noise of standard deviation
-``gamma_t``. The two functions here fix ``h_t`` and ``gamma_t``; they are shared by the
-one-dimensional sampler of :mod:`scoretutor.toy` (taught in chapter 2) and by the network's
-video-frame sampler (taught in chapter 6), so that both follow exactly the same schedule.
+The coarse-to-fine stochastic sampler of chapter 2 (Kadkhodaie & Simoncelli 2021), made conditional
+(Fiquet & Simoncelli) and run on a trained conditional denoiser (a :class:`scoretutor.unet.UNet`),
+with the schedule of :mod:`scoretutor.schedule`:
 
-Both functions accept Python floats, NumPy arrays and torch tensors, and return the same kind.
-
-The network sampler built on them (taught in chapter 6) follows:
-
-* :func:`ideal_noise_levels` is the schedule an ideal chain follows, and so its number of network
-  evaluations;
-* :func:`sample` draws next frames from p(x | past) with a conditional denoiser (a
-  :class:`scoretutor.unet.UNet`), many chains in one batch, and returns a :class:`SampleTrace`;
+* :func:`sample` draws next frames from p(x | past), many chains in one batch, and returns a
+  :class:`SampleTrace`;
 * :func:`one_step` is the one-step least-squares estimate from pure noise, the blurred baseline;
 * :func:`rollout` generates several future frames by feeding each frame back as conditioning.
 """
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from dataclasses import dataclass
 
@@ -28,109 +19,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .config import show_progress
-from .unet import stack_inputs
+from . import checks
+from .runtime import show_progress
+from .schedule import injected_noise, step_size
+from .unet import apply_in_batches, stack_inputs
 
-__all__ = ["step_size", "injected_noise", "ideal_noise_levels", "SampleTrace", "sample", "one_step", "rollout"]
-
-
-def _check_unit_interval(value, name: str) -> None:
-    """Raise ValueError unless ``value`` is a real number in (0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
-    if not (0.0 < float(value) <= 1.0):
-        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+__all__ = ["SampleTrace", "sample", "one_step", "rollout"]
 
 
-def _any(mask) -> bool:
-    """``mask.any()`` for a float's, an array's or a tensor's comparison result."""
-    return bool(mask.any()) if hasattr(mask, "any") else bool(mask)
-
-
-def _as_numeric(x, name: str):
-    """Leave floats, arrays and tensors alone; turn lists into float arrays; reject the rest."""
-    if isinstance(x, bool):
-        raise ValueError(f"{name} must be a number, an array or a tensor, got {x!r}")
-    if isinstance(x, numbers.Real):
-        return x
-    if hasattr(x, "detach") or isinstance(x, np.ndarray):  # torch tensor or numpy array
-        return x
-    try:
-        return np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, an array or a tensor, got {x!r}") from None
-
-
-def step_size(t, h0: float):
-    """Step size of the sampler at step ``t`` = 1, 2, ...: ``h0 * t / (1 + h0 * (t - 1))``.
-
-    Starts at ``h0`` for ``t = 1`` and grows towards 1 as ``t`` grows: small cautious steps while
-    the noise is large, nearly full denoising steps at the end. ``t`` is an int, a float, an
-    array or a tensor (values >= 1); ``h0`` is a float in (0, 1]. Returns the same kind as ``t``,
-    with values in (0, 1]. Taught in chapter 2; the network sampler of chapter 6 uses it too.
-    """
-    _check_unit_interval(h0, "h0")
-    t = _as_numeric(t, "t")
-    if _any(t < 1):
-        raise ValueError(f"t must be >= 1 (steps are counted from 1), got {t!r}")
-    return h0 * t / (1 + h0 * (t - 1))
-
-
-def injected_noise(sigma, h, beta: float):
-    """Standard deviation of the fresh noise added at one sampler step:
-    ``sigma * sqrt((1 - beta*h)**2 - (1 - h)**2)``.
-
-    After a step of size ``h`` along the residual the remaining noise is about ``(1 - h) * sigma``;
-    adding independent noise of this size brings it to ``(1 - beta*h) * sigma``, so the effective
-    noise level falls by the factor ``1 - beta*h`` per step. ``beta = 1`` adds nothing
-    (deterministic ascent); smaller ``beta`` adds more (more exploration, more steps).
-
-    ``sigma`` (>= 0, the current noise estimate) and ``h`` (in (0, 1], from :func:`step_size`) are
-    floats, arrays or tensors that broadcast; ``beta`` is a float in (0, 1]. Returns the same kind,
-    values >= 0, in the units of ``sigma``. Taught in chapter 2; used again in chapter 6.
-    """
-    _check_unit_interval(beta, "beta")
-    sigma = _as_numeric(sigma, "sigma")
-    h = _as_numeric(h, "h")
-    if _any(sigma < 0):
-        raise ValueError(f"sigma must be >= 0, got {sigma!r}")
-    if _any(h <= 0) or _any(h > 1):
-        raise ValueError(f"h must be in (0, 1], got {h!r}")
-    # (1 - beta h)^2 - (1 - h)^2 = h (1 - beta) (2 - h (1 + beta)) >= 0: the factored form is exact
-    # at beta = 1 (no rounding below zero).
-    variance_factor = h * (1 - beta) * (2 - h * (1 + beta))
-    root = math.sqrt(variance_factor) if isinstance(variance_factor, numbers.Real) else variance_factor ** 0.5
-    return sigma * root
-
-
-def ideal_noise_levels(h0: float, beta: float, sigma0: float = 1.0, sigma_stop: float = 0.01,
-                       max_steps: int = 1000) -> np.ndarray:
-    """The noise levels sigma_1, sigma_2, ... that a chain measures if each step does exactly what
-    :func:`injected_noise` is designed for: sigma_1 = ``sigma0`` and sigma_{t+1} = sigma_t (1 - beta h_t),
-    with h_t = :func:`step_size` (t, h0). Taught in chapter 6.
-
-    The list ends with the first level below ``sigma_stop`` (the evaluation that stops the chain), or
-    after ``max_steps`` levels, so its length is the ideal number of network evaluations (NFE) of
-    :func:`sample` with the same settings. ``h0``, ``beta`` in (0, 1]; ``sigma0``, ``sigma_stop`` > 0
-    (pixel units); ``max_steps`` >= 1. Returns a float64 NumPy array, decreasing, of length NFE.
-    """
-    _check_unit_interval(h0, "h0")
-    _check_unit_interval(beta, "beta")
-    sigma0 = _positive_number(sigma0, "sigma0")
-    sigma_stop = _positive_number(sigma_stop, "sigma_stop")
-    if not (math.isfinite(sigma0) and math.isfinite(sigma_stop)):
-        raise ValueError(f"sigma0 and sigma_stop must be finite, got {sigma0!r} and {sigma_stop!r}")
-    max_steps = _count(max_steps, "max_steps")
-    levels = [sigma0]
-    while levels[-1] >= sigma_stop and len(levels) < max_steps:
-        t = len(levels)
-        levels.append(levels[-1] * (1 - beta * step_size(t, h0)))
-    return np.array(levels, dtype=np.float64)
-
-
-# --------------------------------------------------------------------------------------------
-# The network's conditional sampler, one-step estimates and recursive generation (chapter 6)
-# --------------------------------------------------------------------------------------------
 @dataclass
 class SampleTrace:
     """What :func:`sample` reports about its chains besides the samples. Taught in chapter 6.
@@ -174,51 +70,21 @@ class SampleTrace:
                 f"max {int(self.nfe.max())}")
 
 
-def _positive_number(value, name: str) -> float:
-    """``value`` as a float; ValueError unless it is a real number > 0 (infinity allowed)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or value <= 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
-    return float(value)
-
-
-def _count(value, name: str) -> int:
-    """``value`` as an int; ValueError unless it is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
 def _check_start(sigma0, start) -> tuple[float, float]:
     """The start distribution N(start, sigma0^2) as floats; ValueError unless sigma0 > 0 and start is finite."""
-    sigma0 = _positive_number(sigma0, "sigma0")
-    if not math.isfinite(sigma0):
-        raise ValueError(f"sigma0 must be a finite number > 0, got {sigma0!r}")
-    if isinstance(start, bool) or not isinstance(start, numbers.Real) or not math.isfinite(start):
-        raise ValueError(f"start must be a finite number, got {start!r}")
-    return sigma0, float(start)
+    return checks.positive(sigma0, "sigma0"), checks.number(start, "start")
+
+
+#: why a sampler refuses a network in training mode
+_TRAINING_MODE = ("its batch normalisation would use the statistics of the batch of chains (coupling the samples) "
+                  "and update its running estimates")
 
 
 def _check_model(model, *, needs_observation: bool) -> None:
-    """TypeError/ValueError unless ``model`` is a conditional denoiser in eval mode.
-
-    The model must be a ``torch.nn.Module`` with an integer attribute ``k`` (its number of past
-    frames), like :class:`scoretutor.unet.UNet`. Training mode is refused rather than switched off
-    quietly: batch normalisation would then normalise by the statistics of the batch of chains,
-    so each sample would depend on the others (and the running statistics would change).
-    """
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module (e.g. scoretutor.unet.UNet), got {type(model).__name__}")
-    k = getattr(model, "k", None)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-        raise TypeError("model must have an integer attribute k >= 0 (the number of past frames it conditions on), "
-                        f"like scoretutor.unet.UNet; got k={k!r}")
-    if needs_observation and getattr(model, "prediction_only", False):
-        raise ValueError("model is a prediction-only network (no noisy-observation input): it cannot denoise, so it "
-                         "cannot be sampled; use a conditional denoiser (prediction_only=False), or one_step() for its "
-                         "least-squares prediction")
-    if any(m.training for m in model.modules()):
-        raise ValueError("model is in training mode: its batch normalisation would use the statistics of the batch of "
-                         "chains (coupling the samples) and update its running estimates; call model.eval() first")
+    """TypeError/ValueError unless ``model`` is a conditional denoiser in eval mode
+    (:func:`scoretutor.checks.denoiser`). Training mode is refused rather than switched off quietly: batch normalisation would then normalise by the
+    statistics of the batch of chains, so each sample would depend on the others."""
+    checks.denoiser(model, needs_observation=needs_observation, why=_TRAINING_MODE)
 
 
 def _model_device_dtype(model, fallback: torch.Tensor):
@@ -260,7 +126,7 @@ def _prepare_past(model, past) -> torch.Tensor:
 
 def _generator(seed, device) -> torch.Generator:
     """A torch.Generator on ``device``: ``seed`` itself if it is one, else seeded by the int ``seed``,
-    else (None) seeded from torch's global generator, so that :func:`scoretutor.config.seed_everything`
+    else (None) seeded from torch's global generator, so that :func:`scoretutor.runtime.seed_everything`
     makes the run reproducible."""
     device = torch.device(device)
     if isinstance(seed, torch.Generator):
@@ -269,19 +135,18 @@ def _generator(seed, device) -> torch.Generator:
         return seed
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,)).item())
-    elif isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, a torch.Generator or None, got {seed!r}")
+    else:
+        seed = checks.integer(seed, "seed", 0, alternatives="or a torch.Generator or None")
     return torch.Generator(device=device).manual_seed(int(seed))
 
 
 def _denoise(model, past: torch.Tensor, y: torch.Tensor, batch_size: int | None) -> torch.Tensor:
     """The network's estimate f(past, y): ``past`` ``(m, k, H, W)``, ``y`` ``(m, 1, H, W)`` -> ``(m, 1, H, W)``,
     evaluated in chunks of at most ``batch_size`` chains (all at once when None)."""
-    m = y.shape[0]
-    step = m if batch_size is None else batch_size
-    out = torch.cat([model(stack_inputs(past[i:i + step], y[i:i + step])) for i in range(0, m, step)])
+    out = apply_in_batches(lambda p, obs: model(stack_inputs(p, obs)), past, y, batch_size=batch_size)
     if out.shape != y.shape:
-        raise ValueError(f"model returned shape {tuple(out.shape)} for {m} observations; expected {tuple(y.shape)}")
+        raise ValueError(f"model returned shape {tuple(out.shape)} for {y.shape[0]} observations; "
+                         f"expected {tuple(y.shape)}")
     return out
 
 
@@ -332,22 +197,23 @@ def sample(model, past, n_samples: int = 1, *, h0: float = 0.01, beta: float = 0
         callback: ``callback(step, info)`` after each evaluation, ``info`` a dict with ``"index"``
             (flat chain index ``b * n_samples + j`` of the evaluated chains), ``"y"`` (their
             ``(m, 1, H, W)`` points), ``"denoised"`` (f there), ``"sigma"`` (``(m,)``) and ``"h"``.
-        progress: tqdm bar over steps (None: :func:`scoretutor.config.show_progress`).
+        progress: tqdm bar over steps (None: :func:`scoretutor.runtime.show_progress`).
 
     Returns ``(samples, trace)``: ``samples`` ``(B, n_samples, 1, H, W)`` on the model's device,
     in the model's dtype, pixels nominally in [0, 1]; ``trace`` a :class:`SampleTrace`. Runs under
     ``torch.no_grad()``.
     """
-    _check_unit_interval(h0, "h0")
-    _check_unit_interval(beta, "beta")
+    checks.unit_interval(h0, "h0")
+    checks.unit_interval(beta, "beta")
     sigma0, start = _check_start(sigma0, start)
-    sigma_stop = _positive_number(sigma_stop, "sigma_stop")
-    diverge_sigma = 4.0 * sigma0 if diverge_sigma is None else _positive_number(diverge_sigma, "diverge_sigma")
+    sigma_stop = checks.positive(sigma_stop, "sigma_stop", finite=False)
+    diverge_sigma = 4.0 * sigma0 if diverge_sigma is None else checks.positive(diverge_sigma, "diverge_sigma",
+                                                                              finite=False)
     if diverge_sigma <= sigma_stop:
         raise ValueError(f"diverge_sigma ({diverge_sigma:g}) must be larger than sigma_stop ({sigma_stop:g})")
-    n = _count(n_samples, "n_samples")
-    max_steps = _count(max_steps, "max_steps")
-    batch_size = None if batch_size is None else _count(batch_size, "batch_size")
+    n = checks.integer(n_samples, "n_samples", 1)
+    max_steps = checks.integer(max_steps, "max_steps", 1)
+    batch_size = None if batch_size is None else checks.integer(batch_size, "batch_size", 1)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     _check_model(model, needs_observation=True)
@@ -441,15 +307,14 @@ def one_step(model, past, n_samples: int = 1, *, sigma0: float = 1.0, start: flo
     ``(B, n_samples, 1, H, W)`` on the model's device.
     """
     sigma0, start = _check_start(sigma0, start)
-    n = _count(n_samples, "n_samples")
-    batch_size = None if batch_size is None else _count(batch_size, "batch_size")
+    n = checks.integer(n_samples, "n_samples", 1)
+    batch_size = None if batch_size is None else checks.integer(batch_size, "batch_size", 1)
     _check_model(model, needs_observation=False)
     past = _prepare_past(model, past)
     n_cond, _, height, width = past.shape
     with torch.no_grad():
         if getattr(model, "prediction_only", False):
-            step = n_cond if batch_size is None else batch_size
-            estimate = torch.cat([model(stack_inputs(past[i:i + step])) for i in range(0, n_cond, step)])
+            estimate = apply_in_batches(model, past, batch_size=batch_size)
             return estimate.unsqueeze(1).expand(n_cond, n, 1, height, width).clone()
         gen = _generator(seed, past.device)
         y = start + sigma0 * torch.randn((n_cond * n, 1, height, width), generator=gen, device=past.device,
@@ -478,8 +343,8 @@ def rollout(model, past, n_future: int, n_samples: int = 1, *, method: str = "sa
     """
     if method not in ("sample", "one_step"):
         raise ValueError(f"method must be 'sample' or 'one_step', got {method!r}")
-    n_future = _count(n_future, "n_future")
-    n = _count(n_samples, "n_samples")
+    n_future = checks.integer(n_future, "n_future", 1)
+    n = checks.integer(n_samples, "n_samples", 1)
     _check_model(model, needs_observation=method == "sample")
     past = _prepare_past(model, past)
     n_cond, k, height, width = past.shape

@@ -22,13 +22,14 @@ from typing import Callable
 import numpy as np
 from scipy.special import logsumexp, softmax
 
-from .sampling import injected_noise, step_size
+from . import checks
+from .schedule import injected_noise, step_size
 
 __all__ = [
     "PointMassPrior",
     "GaussianMixturePrior",
     "score_from_denoiser",
-    "map_sigma",
+    "most_probable_sigma",
     "log_uniform_grid",
     "BlindDenoiser",
     "iterate",
@@ -92,12 +93,6 @@ def _as_rng(rng) -> np.random.Generator:
     if rng is None or isinstance(rng, (numbers.Integral, np.integer)):
         return np.random.default_rng(rng)
     raise ValueError(f"rng must be a numpy Generator, an integer seed or None, got {rng!r}")
-
-
-def _as_count(n, name: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, (numbers.Integral, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")
-    return int(n)
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,7 +177,7 @@ class _GaussianMixture1D:
     def sample(self, n: int, rng=None) -> np.ndarray:
         """``n`` independent draws x from the prior, float64 array of shape (n,). ``rng``: a numpy
         Generator, an integer seed or None."""
-        n = _as_count(n, "n")
+        n = checks.integer(n, "n", 1)
         rng = _as_rng(rng)
         k = rng.choice(self.weights.size, size=n, p=self.weights)
         return self._centres[k] + self._spreads[k] * rng.standard_normal(n)
@@ -288,14 +283,14 @@ def log_uniform_grid(sigma_min: float, sigma_max: float, n: int) -> np.ndarray:
     hi = float(_as_sigma(sigma_max, "sigma_max"))
     if not hi > lo:
         raise ValueError(f"sigma_max must be larger than sigma_min, got {sigma_min!r} and {sigma_max!r}")
-    n = _as_count(n, "n")
+    n = checks.integer(n, "n", 1)
     if n < 2:
         raise ValueError(f"n must be at least 2, got {n}")
     return np.exp(np.linspace(math.log(lo), math.log(hi), n))
 
 
-def map_sigma(prior, y, sigmas):
-    """The MAP estimate of the noise level, sigma_hat(y) = argmax_sigma p(sigma | y), over a grid.
+def most_probable_sigma(prior, y, sigmas):
+    """The most probable noise level (the MAP estimate), sigma_hat(y) = argmax_sigma p(sigma | y), on a grid.
 
     With the log-uniform prior p(sigma) ∝ 1/sigma, p(sigma | y) ∝ p_sigma(y) / sigma, so for each
     y this returns the grid value maximising ``prior.log_density(y, sigma) - log(sigma)`` (exact
@@ -390,15 +385,15 @@ class BlindDenoiser:
         """E[sigma | y]: the noise level the blind denoiser implicitly believes in."""
         return np.sum(self.sigma_posterior(y, joint) * self.sigmas, axis=-1)
 
-    def map_sigma(self, y) -> np.ndarray:
-        """The MAP noise estimate sigma_hat(y) of each scalar observation, on this denoiser's grid
-        (see :func:`map_sigma`)."""
-        return map_sigma(self.prior, y, self.sigmas)
+    def most_probable_sigma(self, y) -> np.ndarray:
+        """The most probable (MAP) noise level sigma_hat(y) of each scalar observation, on this denoiser's
+        grid (see :func:`most_probable_sigma`)."""
+        return most_probable_sigma(self.prior, y, self.sigmas)
 
     def plugin(self, y) -> np.ndarray:
         """The MAP plug-in approximation E[x | y, sigma_hat(y)] for separate scalar observations."""
         y = _as_array(y)
-        return self.prior.denoise(y, self.map_sigma(y))
+        return self.prior.denoise(y, self.most_probable_sigma(y))
 
     def __repr__(self) -> str:
         return (f"BlindDenoiser({self.prior!r}, sigma_min={self.sigma_min:.3g}, "
@@ -416,10 +411,8 @@ def iterate(denoiser: Callable, y0, h: float, n_steps: int, trace: bool = False)
     (final, path) where ``path`` has shape (n_steps + 1, *y0.shape) and starts with ``y0``.
     Taught in chapter 2 (basins of attraction).
     """
-    if isinstance(h, bool) or not isinstance(h, numbers.Real) or not 0 < h <= 1:
-        raise ValueError(f"h must be a number in (0, 1], got {h!r}")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (numbers.Integral, np.integer)) or n_steps < 0:
-        raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
+    checks.unit_interval(h, "h")
+    n_steps = checks.integer(n_steps, "n_steps", 0)
     y = _as_array(y0, "y0").copy()
     path = [y.copy()] if trace else None
     for _ in range(int(n_steps)):
@@ -469,7 +462,7 @@ class SamplerResult:
     ``converged``: whether the chain's noise estimate fell below ``sigma_stop`` within
     ``max_steps``, shape (n_chains,). With ``trace=True``: ``trace_y`` of shape (T + 1, n_chains,
     n_pixels) holding y_0, y_1, ..., and ``trace_sigma`` of shape (T + 1, n_chains) holding the
-    noise estimate measured at each of these iterates; both NaN once a chain has stopped.
+    noise estimate measured at each of these iterates; both NaN once a chain has stopped. Taught in chapter 2.
     """
 
     samples: np.ndarray
@@ -495,9 +488,9 @@ def sample_chains(denoiser: Callable, n_chains: int, rng=None, *, n_pixels: int 
     Generator, a seed or None; ``h0`` and ``beta`` in (0, 1] (beta = 1: no injected noise).
     Returns a :class:`SamplerResult`. Taught in chapter 2.
     """
-    n_chains = _as_count(n_chains, "n_chains")
-    n_pixels = _as_count(n_pixels, "n_pixels")
-    max_steps = _as_count(max_steps, "max_steps")
+    n_chains = checks.integer(n_chains, "n_chains", 1)
+    n_pixels = checks.integer(n_pixels, "n_pixels", 1)
+    max_steps = checks.integer(max_steps, "max_steps", 1)
     rng = _as_rng(rng)
     step_size(1, h0), injected_noise(0.0, 1.0, beta)  # validate h0 and beta up front
     sigma0 = float(_as_sigma(sigma0, "sigma0"))
@@ -602,23 +595,22 @@ def train_mlp_denoiser(y, target, *, hidden: int = 64, steps: int = 2000, batch_
     a second, independently noisy copy of x: both have E[target | y] = E[x | y], so both train
     towards the posterior mean). Never the prior. ``y`` and ``target``: 1-D arrays of one length.
     Adam with a cosine-decayed learning rate ``lr`` for ``steps`` minibatches of ``batch_size``;
-    a few seconds on a CPU. ``progress``: tqdm bar (None: :func:`scoretutor.config.show_progress`).
+    a few seconds on a CPU. ``progress``: tqdm bar (None: :func:`scoretutor.runtime.show_progress`).
     Returns an :class:`MLPDenoiser`. Taught in chapter 1 (empirical Bayes).
     """
     import torch
 
-    from .config import show_progress
+    from .runtime import show_progress
 
     y = _as_array(y)
     target = _as_array(target, "target")
     if y.ndim != 1 or target.shape != y.shape or y.size < 2:
         raise ValueError("y and target must be 1-D arrays of one length (>= 2), "
                          f"got shapes {y.shape} and {target.shape}")
-    hidden = _as_count(hidden, "hidden")
-    steps = _as_count(steps, "steps")
-    batch_size = _as_count(batch_size, "batch_size")
-    if not (isinstance(lr, numbers.Real) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    hidden = checks.integer(hidden, "hidden", 1)
+    steps = checks.integer(steps, "steps", 1)
+    batch_size = checks.integer(batch_size, "batch_size", 1)
+    lr = checks.positive(lr, "lr")
     if progress is None:
         progress = show_progress()
 

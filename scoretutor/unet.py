@@ -12,10 +12,14 @@ With ReLU non-linearities the network is then positively homogeneous in eval mod
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
-__all__ = ["BiasFreeBatchNorm2d", "UNet", "stack_inputs"]
+from . import checks
+
+__all__ = ["BiasFreeBatchNorm2d", "UNet", "stack_inputs", "apply_in_batches"]
 
 ARCH = "bias-free-unet"
 
@@ -31,8 +35,7 @@ class BiasFreeBatchNorm2d(nn.Module):
 
     def __init__(self, num_channels: int, *, momentum: float = 0.1, eps: float = 1e-5):
         super().__init__()
-        if not isinstance(num_channels, int) or num_channels < 1:
-            raise ValueError(f"num_channels must be a positive integer, got {num_channels!r}")
+        num_channels = checks.integer(num_channels, "num_channels", 1)
         if not 0.0 < momentum <= 1.0:
             raise ValueError(f"momentum must be in (0, 1], got {momentum!r}")
         self.num_channels = num_channels
@@ -96,9 +99,8 @@ class UNet(nn.Module):
 
     def __init__(self, k: int = 2, width: int = 64, scales: int = 3, prediction_only: bool = False):
         super().__init__()
-        for name, value, low in (("k", k, 0), ("width", width, 1), ("scales", scales, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        k, width = checks.integer(k, "k", 0), checks.integer(width, "width", 1)
+        scales = checks.integer(scales, "scales", 1)
         if not isinstance(prediction_only, bool):
             raise TypeError(f"prediction_only must be a bool, got {prediction_only!r}")
         if prediction_only and k == 0:
@@ -226,3 +228,14 @@ def stack_inputs(past: torch.Tensor, noisy: torch.Tensor | None = None) -> torch
             f"past {tuple(past.shape)} and noisy {tuple(noisy.shape)} disagree in batch size or frame size"
         )
     return torch.cat([past, noisy.to(past.dtype)], dim=1)
+
+
+def apply_in_batches(fn: Callable[..., torch.Tensor], *tensors: torch.Tensor,
+                     batch_size: int | None = None) -> torch.Tensor:
+    """``fn`` applied to consecutive chunks of at most ``batch_size`` rows of ``tensors`` (sliced together
+    along their first axis), the results concatenated: ``fn(*tensors)`` with bounded memory (all rows at
+    once when ``batch_size`` is None). The one chunked evaluation loop of the library: the sampler
+    (chapter 6), the denoising table and the trainer's validation (chapter 5) all use it."""
+    n = tensors[0].shape[0]
+    step = max(n, 1) if batch_size is None else checks.integer(batch_size, "batch_size", 1)
+    return torch.cat([fn(*(t[i:i + step] for t in tensors)) for i in range(0, max(n, 1), step)])

@@ -1,7 +1,7 @@
 """Interactive figures that still work headless (taught in chapter 1, used by every chapter).
 
 In a live notebook (Colab, Jupyter) :func:`explore` shows ipywidgets sliders that redraw a figure.
-Headless (nbval, the notebook executor, the book build; see :func:`scoretutor.config.headless`)
+Headless (nbval, the notebook executor, the book build; see :func:`scoretutor.runtime.headless`)
 it draws the same figure once with the default values, so the built book shows a static figure
 and compared outputs hold nothing that varies. Only core widgets are used, so ipywidgets 7.7
 (Colab) and 8 both work.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .config import headless
+from .runtime import headless
 
 
 def _default(control):

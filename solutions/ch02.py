@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from scoretutor.sampling import injected_noise, step_size
+from scoretutor.schedule import injected_noise, step_size
 
 
-def map_sigma(prior, y, sigmas):
-    """Exercise 2.1: the MAP noise level on a grid.
+def most_probable_sigma(prior, y, sigmas):
+    """Exercise 2.1: the most probable (MAP) noise level on a grid.
 
     p(sigma | y) ∝ p_sigma(y) p(sigma) with p(sigma) ∝ 1/sigma, so maximise
     log p_sigma(y) - log sigma over the grid, separately for every y.
@@ -28,6 +28,6 @@ def sampler_step(y, denoised, t, h0, beta, z):
 
 
 SOLUTIONS = {
-    "check_map_sigma": map_sigma,
+    "check_most_probable_sigma": most_probable_sigma,
     "check_sampler_step": sampler_step,
 }

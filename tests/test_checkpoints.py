@@ -8,13 +8,13 @@ from scoretutor import checkpoints
 from scoretutor.checkpoints import (
     FORMAT,
     available,
-    card_markdown,
     load,
     load_pretrained,
     resolve,
     save_pretrained,
 )
-from scoretutor.files import atomic_save
+from scoretutor.atomic import atomic_save
+from scoretutor.cards import card_markdown
 from scoretutor.unet import BiasFreeBatchNorm2d, UNet
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from scoretutor.checkpoints import load
-from scoretutor.cli import evaluate_main, export_main, main, train_main
+from scoretutor.cli import evaluate, export, main, train
 
 
 def test_top_level_help_and_unknown_command(capsys):
@@ -15,7 +15,7 @@ def test_top_level_help_and_unknown_command(capsys):
 
 
 @pytest.mark.parametrize("command,needle", [
-    (train_main, "--resume"), (export_main, "--name"), (evaluate_main, "--sequences"),
+    (train.main, "--resume"), (export.main, "--name"), (evaluate.main, "--sequences"),
 ])
 def test_each_command_has_help(command, needle, capsys):
     with pytest.raises(SystemExit) as info:

@@ -1,4 +1,4 @@
-"""DAVIS32 (scoretutor.davis): crop geometry, anti-aliasing, the split by sequence, the cache and bad input.
+"""DAVIS32 (scoretutor.data.davis): crop geometry, anti-aliasing, the split by sequence, the cache and bad input.
 
 Everything runs on tiny synthetic folders in the official DAVIS layout; one optional test reads the
 real frames when ``SCORETUTOR_DAVIS_ROOT`` is set.
@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scoretutor import davis
-from scoretutor.datasets import FramePairs
+from scoretutor.cli import main as cli_main
+from scoretutor.data import davis
+from scoretutor.data.pairs import FramePairs
 
 # Small builds: frames of 160×96 pixels, crops of 32 and 64 pixels reduced to 16×16 (factors 2 and 4).
 SMALL = dict(scales=(32, 64), size=16, progress=False)
@@ -246,10 +247,10 @@ def test_default_parameters_on_full_size_frames(tmp_path):
 
 def test_main_prints_the_split(tmp_path, capsys):
     root = make_davis(tmp_path / "D", {"a": 11, "b": 11}, shape=(480, 854))
-    assert davis.main(["--root", str(root), "--cache-dir", str(tmp_path / "c")]) == 0
+    assert cli_main(["davis", "--root", str(root), "--cache-dir", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
     assert "train:" in out and "test:" in out
-    assert davis.main(["--root", str(tmp_path / "nowhere")]) == 2
+    assert cli_main(["davis", "--root", str(tmp_path / "nowhere")]) == 2
     assert "is not a folder" in capsys.readouterr().out
 
 

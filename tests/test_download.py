@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scoretutor import download
+from scoretutor.cli import main as cli_main
+from scoretutor.data import download
 
 
 def davis_zip(top="DAVIS", sequences=("bear", "boat"), frames=11) -> bytes:
@@ -232,10 +233,10 @@ def test_bad_arguments(tmp_path):
 
 def test_main_downloads_and_says_where(server, tmp_path, capsys):
     url = server.url + "/DAVIS-2017-trainval-480p.zip"
-    assert download.main(["--dest", str(tmp_path), "--url", url, "--sha256", SHA, "--retry-wait", "0"]) == 0
+    assert cli_main(["download", "--dest", str(tmp_path), "--url", url, "--sha256", SHA, "--retry-wait", "0"]) == 0
     out = capsys.readouterr().out
     assert f"SCORETUTOR_DAVIS_ROOT={tmp_path / 'DAVIS-2017-trainval-480p'}" in out
-    assert download.main(["--dest", str(tmp_path / "x"), "--url", url, "--sha256", "1" * 64, "--retry-wait", "0"]) == 1
+    assert cli_main(["download", "--dest", str(tmp_path / "x"), "--url", url, "--sha256", "1" * 64, "--retry-wait", "0"]) == 1
     assert "checksum mismatch" in capsys.readouterr().out
 
 

@@ -4,11 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from scoretutor import leaves
-from scoretutor.checkpoints import card_markdown, load, save_pretrained
+from scoretutor.data import leaves
+from scoretutor.cards import card_markdown
+from scoretutor.checkpoints import load, save_pretrained
 from scoretutor.cli import main as cli_main
-from scoretutor.datasets import pair_windows
-from scoretutor.training import LeavesSource, Trainer, TrainConfig, derive_seed, make_source, read_checkpoint, train
+from scoretutor.data.pairs import pair_windows
+from scoretutor.data.sources import LeavesSource, make_source
+from scoretutor.run_record import read_checkpoint
+from scoretutor.runtime import derive_seed
+from scoretutor.training import Trainer, TrainConfig, train
 from scoretutor.unet import UNet
 
 TINY = dict(k=2, width=4, scales=2, train_sequences=4, val_sequences=2, batch_size=8, threads=1)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from scoretutor import leaves
-from scoretutor.leaves import generate, hidden_fraction, lens_area, splits
+from scoretutor.data import leaves
+from scoretutor.data.leaves import generate, hidden_fraction, lens_area, splits
 
 N = 1000
 

@@ -1,10 +1,10 @@
-"""Collision-course probes and the front-disk decision (scoretutor.probes)."""
+"""Collision-course probes and the front-disk decision (scoretutor.data.probes; the sweep in scoretutor.psychometric)."""
 import numpy as np
 import pytest
 import torch
 
-from scoretutor import leaves
-from scoretutor.probes import LARGE, SMALL, collision_probes, front_disk
+from scoretutor.data import leaves
+from scoretutor.data.probes import LARGE, SMALL, collision_probes, front_disk
 
 
 @pytest.fixture(scope="module", params=[0.6, 0.8, 1.0])
@@ -115,7 +115,7 @@ def test_bad_input(args, kwargs, word):
 
 # --- the psychometric sweep (chapter 6) ------------------------------------------------------
 def test_binomial_interval_wilson_values_and_edges():
-    from scoretutor.probes import binomial_interval
+    from scoretutor.psychometric import binomial_interval
 
     low, high = binomial_interval(np.array([0, 5, 10]), 10)
     assert np.allclose(low, [0.0, 0.236590, 0.722460], atol=1e-6)    # Wilson 95 % intervals
@@ -151,7 +151,7 @@ class _Oracle(torch.nn.Module):
 
 
 def test_front_sweep_counts_each_ratio_and_leaves_out_diverged_chains():
-    from scoretutor.probes import front_sweep
+    from scoretutor.psychometric import front_sweep
 
     ratios, n = [0.6, 1.0, 0.8], 6
     batches = [collision_probes(n, r, seed=5) for r in ratios]       # the probes front_sweep will draw
@@ -178,7 +178,7 @@ def test_front_sweep_counts_each_ratio_and_leaves_out_diverged_chains():
 
 
 def test_monotone_flags_a_frequency_that_rises_beyond_its_error_bars():
-    from scoretutor.probes import FrontSweep
+    from scoretutor.psychometric import FrontSweep
 
     def sweep(large_counts, n=40):
         large = np.zeros((len(large_counts), n, 1), dtype=bool)
@@ -194,7 +194,7 @@ def test_monotone_flags_a_frequency_that_rises_beyond_its_error_bars():
 
 
 def test_front_sweep_bad_input():
-    from scoretutor.probes import front_sweep
+    from scoretutor.psychometric import front_sweep
 
     model = _Oracle(np.zeros((1, 2, 32, 32), np.float32), np.zeros((1, 32, 32), np.float32))
     with pytest.raises(ValueError, match="ratios"):

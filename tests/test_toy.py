@@ -8,7 +8,7 @@ from scipy import integrate
 from scipy.stats import norm
 
 from scoretutor import toy
-from scoretutor.sampling import injected_noise, step_size
+from scoretutor.schedule import injected_noise, step_size
 from scoretutor.toy import BlindDenoiser, GaussianMixturePrior, PointMassPrior
 
 GMM = GaussianMixturePrior(means=[-1.0, 0.5, 2.0], stds=[0.3, 0.8, 0.2], weights=[0.2, 0.5, 0.3])
@@ -165,19 +165,19 @@ def test_blind_denoiser_matches_quadrature_over_sigma(y):
     assert np.sum(blind.sigma_posterior(y)) == pytest.approx(1.0)
 
 
-def test_map_sigma_of_a_single_mass_is_distance_over_root_two():
+def test_most_probable_sigma_of_a_single_mass_is_distance_over_root_two():
     prior = PointMassPrior([0.5], [1.0])
     grid = toy.log_uniform_grid(1e-3, 10.0, 4001)
     y = np.array([0.5 + 0.3, 0.5 - 0.05, 0.5 + 2.0])
     want = np.abs(y - 0.5) / math.sqrt(2)
-    np.testing.assert_allclose(toy.map_sigma(prior, y, grid), want, rtol=2e-3)
+    np.testing.assert_allclose(toy.most_probable_sigma(prior, y, grid), want, rtol=2e-3)
 
 
 def test_blind_plugin_and_joint_versions_agree_where_they_should():
     blind = BlindDenoiser(TWO)
     y = np.linspace(-0.5, 1.5, 21)
     np.testing.assert_allclose(blind(y[:, None])[:, 0], blind.denoise(y))  # one pixel: the same thing
-    np.testing.assert_allclose(blind.plugin(y), TWO.denoise(y, blind.map_sigma(y)))
+    np.testing.assert_allclose(blind.plugin(y), TWO.denoise(y, blind.most_probable_sigma(y)))
     # near a mass both denoisers return the mass
     assert blind.denoise(1.001) == pytest.approx(1.0, abs=1e-3)
     assert blind.plugin(-0.001) == pytest.approx(0.0, abs=1e-3)
@@ -277,7 +277,7 @@ def test_mlp_learns_the_posterior_mean_from_samples():
     (lambda: TWO.denoise(0.3, 0.0), "sigma must be > 0"),
     (lambda: TWO.score([0.1, 0.2], [0.5, -1.0]), "sigma must be > 0"),
     (lambda: TWO.log_density("a", 0.5), "y must be"),
-    (lambda: TWO.sample(0), "n must be a positive integer"),
+    (lambda: TWO.sample(0), "n must be an integer >= 1"),
     (lambda: TWO.sample(3, rng="seed"), "rng must be"),
     (lambda: BlindDenoiser(TWO, sigma_min=1.0, sigma_max=0.1), "sigma_max must be larger"),
     (lambda: BlindDenoiser("prior"), "prior must be"),
@@ -293,5 +293,5 @@ def test_bad_inputs_raise_clear_value_errors(make, match):
 
 
 def test_schedule_used_by_the_sampler_is_the_shared_one():
-    # the 1-D sampler and the network sampler share scoretutor.sampling (one way to do it)
+    # the 1-D sampler and the network sampler share scoretutor.schedule (one way to do it)
     assert toy.step_size is step_size and toy.injected_noise is injected_noise

@@ -6,21 +6,11 @@ import pytest
 import torch
 from scipy import stats
 
-from scoretutor.datasets import FramePairs, pair_windows
-from scoretutor.training import (
-    CHECKPOINT_NAME,
-    LOG_FIELDS,
-    LOG_NAME,
-    LeavesSource,
-    TrainConfig,
-    Trainer,
-    TrainingDiverged,
-    add_noise,
-    derive_seed,
-    read_checkpoint,
-    sample_sigmas,
-    train,
-)
+from scoretutor.data.pairs import FramePairs, pair_windows
+from scoretutor.data.sources import LeavesSource
+from scoretutor.run_record import CHECKPOINT_NAME, LOG_FIELDS, LOG_NAME, read_checkpoint
+from scoretutor.runtime import derive_seed
+from scoretutor.training import TrainConfig, Trainer, TrainingDiverged, add_noise, sample_sigmas, train
 from scoretutor.unet import UNet
 
 

@@ -7,19 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scoretutor import davis, leaves
+from scoretutor.data import davis, leaves
 from scoretutor.cli import main as cli_main
-from scoretutor.training import (
-    DATA_SOURCES,
-    Davis32Source,
-    LeavesSource,
-    TrainConfig,
-    derive_seed,
-    git_commit,
-    make_source,
-    read_checkpoint,
-    train,
-)
+from scoretutor.data.sources import DATA_SOURCES, DavisSource, LeavesSource, make_source
+from scoretutor.run_record import git_commit, read_checkpoint
+from scoretutor.runtime import derive_seed
+from scoretutor.training import TrainConfig, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_davis import SMALL, make_davis  # noqa: E402
@@ -76,7 +69,7 @@ def small_davis(tmp_path):
 
 
 def test_davis_source_split_flip_and_held_out(small_davis):
-    source = Davis32Source(seed=3, val_every=4, **small_davis)
+    source = DavisSource(seed=3, val_every=4, **small_davis)
     clips = davis.load_davis32("train", **small_davis).frames
     val = source.val_frames()
     assert val.dtype == np.float32 and len(val) == len(clips[::4])
@@ -102,12 +95,12 @@ def test_davis_source_split_flip_and_held_out(small_davis):
 def test_davis32_is_a_registered_data_source(small_davis, monkeypatch):
     assert "davis32" in DATA_SOURCES
     monkeypatch.setenv("SCORETUTOR_DAVIS_ROOT", str(small_davis["root"]))
-    assert isinstance(make_source(TrainConfig(data="davis32")), Davis32Source)
+    assert isinstance(make_source(TrainConfig(data="davis32")), DavisSource)
 
 
 def test_training_on_davis_clips(small_davis, tmp_path):
     cfg = TrainConfig(data="davis32", k=1, width=4, scales=2, batch_size=16, epochs=1, out=str(tmp_path / "run"))
-    result = train(cfg, source=Davis32Source(val_every=5, **small_davis), progress=False)
+    result = train(cfg, source=DavisSource(val_every=5, **small_davis), progress=False)
     assert result["epoch"] == 1 and np.isfinite(result["history"][0]["val_loss"])
     assert "DAVIS32" in read_checkpoint(tmp_path / "run")["data"]
 

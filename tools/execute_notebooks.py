@@ -24,7 +24,7 @@ def execute(path: Path, timeout: int = 900) -> float:
     import nbformat
     from nbclient import NotebookClient
 
-    from scoretutor.files import atomic_write_text
+    from scoretutor.atomic import atomic_write_text
 
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(

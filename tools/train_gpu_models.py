@@ -15,7 +15,7 @@ contacts afterwards (``python -m scoretutor train --init ... --contact-boost ...
 cards); this script trains their parents, shipped as ``leaves_k2_base``, ``leaves_k2_w32_base`` and
 ``leaves_k2_p75_base``.
 
-DAVIS jobs read ``$SCORETUTOR_DAVIS_ROOT`` (or its cache, see :func:`scoretutor.davis.build_davis32`).
+DAVIS jobs read ``$SCORETUTOR_DAVIS_ROOT`` (or its cache, see :func:`scoretutor.data.davis.build_davis32`).
 Set ``$SCORETUTOR_COMMIT`` where the tree is not a git checkout, so the cards name the commit.
 """
 from __future__ import annotations

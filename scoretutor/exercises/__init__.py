@@ -20,7 +20,7 @@ __all__ = ["Verdict", "verify", "check_function"]
 
 @dataclass
 class Verdict:
-    """Outcome of a check: ``status`` is ``"correct"``, ``"not implemented"``, ``"wrong"`` or ``"error"``."""
+    """Outcome of a check: ``status`` is ``"correct"``, ``"not implemented"``, ``"wrong"`` or ``"error"``. The pattern is taught in chapter 1."""
 
     name: str
     status: str
@@ -66,7 +66,7 @@ def verify(
     """Run ``learner`` and ``reference`` on ``trials`` random inputs and compare the outputs.
 
     ``make_inputs(rng)`` returns the positional arguments as a tuple, keyword arguments as a dict,
-    or a pair ``(args, kwargs)``. Outputs are compared elementwise with ``np.allclose``.
+    or a pair ``(args, kwargs)``. Outputs are compared elementwise with ``np.allclose``. Taught in chapter 1.
     """
     rng = np.random.default_rng(seed)
     for trial in range(trials):
@@ -114,7 +114,7 @@ def verify(
 
 
 def check_function(learner: Callable, reference: Callable, make_inputs: Callable, *, name: str, **kw) -> Callable:
-    """Print the verdict of :func:`verify` and return the function the notebook should use next."""
+    """Print the verdict of :func:`verify` and return the function the notebook should use next. Taught in chapter 1."""
     verdict = verify(learner, reference, make_inputs, name=name, **kw)
     print(("✔ " if verdict.ok else "✘ ") + verdict.message)
     return learner if verdict.ok else reference

@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..toy import PointMassPrior, log_uniform_grid
-from ..toy import map_sigma as _map_sigma
+from ..toy import most_probable_sigma as _most_probable_sigma
 from ..toy import sampler_step as _sampler_step
 from . import check_function
 
-__all__ = ["check_map_sigma", "check_sampler_step"]
+__all__ = ["check_most_probable_sigma", "check_sampler_step"]
 
 
 def _map_inputs(rng: np.random.Generator):
@@ -25,10 +25,12 @@ def _map_inputs(rng: np.random.Generator):
     return (prior, y, sigmas)
 
 
-def check_map_sigma(fn):
+def check_most_probable_sigma(fn):
     """Exercise 2.1: ``fn(prior, y, sigmas)`` must return, for every entry of ``y``, the grid
-    value of ``sigmas`` that maximises p(sigma | y) ∝ p_sigma(y) / sigma (log-uniform prior)."""
-    return check_function(fn, _map_sigma, _map_inputs, name="map_sigma", trials=5, rtol=1e-9, atol=0.0)
+    value of ``sigmas`` that maximises p(sigma | y) ∝ p_sigma(y) / sigma (log-uniform prior): the
+    most probable (MAP) noise level."""
+    return check_function(fn, _most_probable_sigma, _map_inputs, name="most_probable_sigma", trials=5,
+                          rtol=1e-9, atol=0.0)
 
 
 def _step_inputs(rng: np.random.Generator):

@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 
-from .. import leaves
+from ..data import leaves
 from . import check_function as _check_function  # private name: only check_<exercise> names are public
 
 __all__ = ["check_disk_coverage", "check_hidden_fraction", "check_mean_speed"]
@@ -14,7 +14,7 @@ __all__ = ["check_disk_coverage", "check_hidden_fraction", "check_mean_speed"]
 
 def check_disk_coverage(fn):
     """Exercise 3.1: ``fn(size, centre, radius)`` -> anti-aliased coverage ``(size, size)`` in [0, 1]
-    (reference: :func:`scoretutor.leaves.disk_coverage`)."""
+    (reference: :func:`scoretutor.data.leaves.disk_coverage`)."""
 
     def inputs(rng):
         size = int(rng.integers(12, 33))
@@ -27,7 +27,7 @@ def check_disk_coverage(fn):
 
 def check_hidden_fraction(fn):
     """Exercise 3.3: ``fn(distance, r_small, r_large)`` -> fraction of the small disk covered by the large
-    one, for floats (reference: :func:`scoretutor.leaves.hidden_fraction`). The trials cycle through
+    one, for floats (reference: :func:`scoretutor.data.leaves.hidden_fraction`). The trials cycle through
     the three cases: apart, partly overlapping, small disk inside."""
     cases = itertools.cycle(["apart", "partial", "inside", "partial"])
 
@@ -49,7 +49,7 @@ def check_hidden_fraction(fn):
 
 def check_mean_speed(fn):
     """Exercise 3.2: ``fn(centres)`` with ``centres`` ``(n, n_disks, n_frames, 2)`` -> mean image speed
-    ``(n, n_disks)`` in pixels per frame (reference: :func:`scoretutor.leaves.speeds`)."""
+    ``(n, n_disks)`` in pixels per frame (reference: :func:`scoretutor.data.leaves.speeds`)."""
 
     def inputs(rng):
         n, n_disks, n_frames = (int(v) for v in rng.integers(1, 6, size=3))

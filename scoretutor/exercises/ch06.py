@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import metrics
-from ..probes import Probes, collision_probes, front_disk
-from ..sampling import ideal_noise_levels
+from ..data.probes import Probes, collision_probes, front_disk
+from ..schedule import ideal_noise_levels
 from . import check_function as _check_function  # private name: only check_<exercise> names are public
 
 __all__ = ["check_ideal_noise_levels", "check_sharpness", "check_larger_in_front"]
@@ -17,7 +17,7 @@ def check_ideal_noise_levels(fn):
     """Exercise 6.1: ``fn(h0, beta, sigma0, sigma_stop)`` -> the noise levels of an ideal chain,
     sigma_1 = sigma0 and sigma_{t+1} = sigma_t (1 - beta h_t) with h_t = h0 t / (1 + h0 (t - 1)), up to
     and including the first level below ``sigma_stop`` (reference:
-    :func:`scoretutor.sampling.ideal_noise_levels`). The trials include a start already below
+    :func:`scoretutor.schedule.ideal_noise_levels`). The trials include a start already below
     ``sigma_stop`` (one level) and ``beta = 1``."""
     cases = iter([(0.05, 0.5, 1.0, 0.02), (0.2, 1.0, 1.0, 0.01), (0.1, 0.5, 0.01, 0.02)])
 
@@ -57,7 +57,7 @@ def check_sharpness(fn):
 
 
 class _Probes(Probes):
-    """A :class:`scoretutor.probes.Probes` batch with a one-line repr, for the checker's messages."""
+    """A :class:`scoretutor.data.probes.Probes` batch with a one-line repr, for the checker's messages."""
 
     def __repr__(self) -> str:
         return f"Probes(n={self.n}, radius_ratio={float(self.radius_ratio[0]):.3g})"
@@ -65,12 +65,12 @@ class _Probes(Probes):
 
 def check_larger_in_front(fn):
     """Exercise 6.3: ``fn(predicted, probes)`` -> bool ``(n, m)``, True where sample ``j`` of probe ``i`` puts
-    the larger disk in front. ``predicted`` ``(n, m, H, W)``; ``probes`` a :class:`scoretutor.probes.Probes`
+    the larger disk in front. ``predicted`` ``(n, m, H, W)``; ``probes`` a :class:`scoretutor.data.probes.Probes`
     batch of ``n`` probes. For each disk, its visible fraction is the number of predicted pixels within 0.1
     (strictly) of its luminance, divided by the same count in the probe's target where that disk is in
     front (``target_large_front`` for the larger, ``target_small_front`` for the smaller); the larger disk
     is in front when the smaller disk's visible fraction is strictly below the larger's (reference:
-    :func:`scoretutor.probes.front_disk`, its ``large_front``). The trials blend the two possible next
+    :func:`scoretutor.data.probes.front_disk`, its ``large_front``). The trials blend the two possible next
     frames in random proportions, shift some of them by a pixel or two, and include the exact targets."""
 
     def inputs(rng):

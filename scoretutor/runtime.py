@@ -1,4 +1,5 @@
-"""Run-time conventions shared by every chapter: seeding, device choice and the experiment profile.
+"""Run-time set-up shared by every chapter: seeding, device choice and the experiment profile.
+Taught in chapter 1.
 
 One switch chooses between two budgets (taught in chapter 1, used everywhere):
 
@@ -8,7 +9,8 @@ One switch chooses between two budgets (taught in chapter 1, used everywhere):
 
 The profile follows the device (GPU → full, otherwise quick) unless the environment variable
 ``SCORETUTOR_PROFILE`` says ``quick`` or ``full``. The device itself can be forced with
-``SCORETUTOR_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+``SCORETUTOR_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``). :func:`derive_seed` gives the
+independent random streams of a training run (chapter 5).
 """
 from __future__ import annotations
 
@@ -19,16 +21,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import checks
+
+__all__ = ["PROFILES", "seed_everything", "derive_seed", "get_device", "get_profile", "Setup", "setup",
+           "headless", "show_progress"]
+
 PROFILES = ("quick", "full")
 
 
 def seed_everything(seed: int = 0) -> np.random.Generator:
     """Seed Python's, NumPy's and PyTorch's global generators; return a fresh NumPy Generator.
 
-    Chapters call this once at the top so that every figure and number is reproducible.
+    Chapters call this once at the top so that every figure and number is reproducible. Taught in chapter 1.
     """
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = checks.integer(seed, "seed", 0)
     random.seed(seed)
     np.random.seed(seed)
     try:
@@ -40,10 +46,17 @@ def seed_everything(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def derive_seed(seed: int, *key: int) -> int:
+    """A 32-bit seed derived from ``(seed, *key)`` (NumPy SeedSequence): independent streams per key.
+    Taught in chapter 5 (a training run's data and noise, epoch by epoch)."""
+    ss = np.random.SeedSequence(entropy=int(seed), spawn_key=tuple(int(k) for k in key))
+    return int(ss.generate_state(1)[0])
+
+
 def get_device(override: str | None = None, *, verbose: bool = True):
     """Pick the torch device: ``override``, else ``$SCORETUTOR_DEVICE``, else CUDA, MPS, CPU.
 
-    When no GPU is found it says so loudly: the chapter then runs its CPU-quick profile.
+    When no GPU is found it says so loudly: the chapter then runs its CPU-quick profile. Taught in chapter 1.
     """
     import torch
 
@@ -67,7 +80,8 @@ def get_device(override: str | None = None, *, verbose: bool = True):
 
 
 def get_profile(device=None, override: str | None = None) -> str:
-    """Return ``"quick"`` or ``"full"``: ``override``, else ``$SCORETUTOR_PROFILE``, else by device."""
+    """Return ``"quick"`` or ``"full"``: ``override``, else ``$SCORETUTOR_PROFILE``, else by device.
+    Taught in chapter 1."""
     name = override or os.environ.get("SCORETUTOR_PROFILE") or None
     if name is not None:
         if name not in PROFILES:
@@ -78,7 +92,7 @@ def get_profile(device=None, override: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class Setup:
-    """What a chapter's first cell returns: the device, the profile and the seed."""
+    """What a chapter's first cell returns: the device, the profile and the seed. Taught in chapter 1."""
 
     device: object
     profile: str
@@ -94,7 +108,7 @@ class Setup:
 
 
 def setup(seed: int = 0, *, device: str | None = None, profile: str | None = None) -> Setup:
-    """Seed everything, choose the device and the profile, and print a one-line summary."""
+    """Seed everything, choose the device and the profile, and print a one-line summary. Taught in chapter 1."""
     seed_everything(seed)
     dev = get_device(device)
     prof = get_profile(dev, profile)
@@ -105,12 +119,13 @@ def setup(seed: int = 0, *, device: str | None = None, profile: str | None = Non
 def headless() -> bool:
     """True when no person is watching: ``SCORETUTOR_HEADLESS=1`` (set by the test suite and by
     ``tools/execute_notebooks.py``). Then no progress bar is drawn and widgets fall back to a static
-    figure, so committed and compared outputs stay free of anything that varies."""
+    figure, so committed and compared outputs stay free of anything that varies. Chapter 1 explains it."""
     return os.environ.get("SCORETUTOR_HEADLESS", "0") not in ("0", "false", "False", "")
 
 
 def show_progress() -> bool:
-    """Whether library loops should draw tqdm bars: not when headless, else in a notebook or a terminal."""
+    """Whether library loops should draw tqdm bars: not when headless, else in a notebook or a terminal
+    (chapter 1)."""
     if headless():
         return False
     return "ipykernel" in sys.modules or sys.stderr.isatty()

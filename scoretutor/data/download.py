@@ -1,8 +1,8 @@
 """Downloading DAVIS-2017 for DAVIS32: streaming, resumable, verified, extracted atomically. Taught in chapter 7.
 
 :func:`download_davis` fetches the official DAVIS-2017 trainval 480p archive and unpacks it to
-``data_dir()/davis/DAVIS-2017-trainval-480p`` (see :mod:`scoretutor.davis`), where
-:func:`scoretutor.davis.davis_root` finds it. It uses only the standard library (``urllib``).
+``data_dir()/davis/DAVIS-2017-trainval-480p`` (see :mod:`scoretutor.data.davis`), where
+:func:`scoretutor.data.davis.davis_root` finds it. It uses only the standard library (``urllib``).
 
 The rules for files left behind:
 
@@ -37,7 +37,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from .config import show_progress
+from .. import checks
+from ..runtime import show_progress
 from .davis import DOWNLOAD_NAME, data_dir
 
 __all__ = [
@@ -49,7 +50,6 @@ __all__ = [
     "fetch",
     "extract_zip",
     "download_davis",
-    "main",
 ]
 
 DAVIS_2017_TRAINVAL_480P_URL = "https://data.vision.ee.ethz.ch/csergi/share/davis/DAVIS-2017-trainval-480p.zip"
@@ -61,7 +61,7 @@ DAVIS_2017_TRAINVAL_480P_SIZE: int | None = None
 MANUAL_INSTRUCTIONS = (
     "To install DAVIS by hand: download {url} (see https://davischallenge.org/davis2017/code.html), "
     "unzip it, and set the environment variable SCORETUTOR_DAVIS_ROOT to the unzipped folder that "
-    "holds JPEGImages/480p (or pass root= to scoretutor.davis.load_davis32)."
+    "holds JPEGImages/480p (or pass root= to scoretutor.data.davis.load_davis32)."
 )
 _NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout, TimeoutError)
 
@@ -71,7 +71,7 @@ class _Interrupted(Exception):
 
 
 def sha256_file(path, chunk_size: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
+    """Hex SHA-256 of a file's bytes. Taught in chapter 7."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk_size), b""):
@@ -156,7 +156,7 @@ def fetch(
     kept for the next call and ``ConnectionError`` explains how to download by hand. A size or
     checksum mismatch deletes the ``.part`` file and raises ``ValueError``. An existing ``dest`` is
     verified and returned without downloading (if it fails the check, ``ValueError`` says so and the
-    file is left for you to inspect or delete). Returns ``dest`` as a ``Path``.
+    file is left for you to inspect or delete). Returns ``dest`` as a ``Path``. Taught in chapter 7.
     """
     from tqdm.auto import tqdm
 
@@ -165,10 +165,9 @@ def fetch(
         sha256 = str(sha256).lower()
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):
             raise ValueError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-        raise ValueError(f"size must be a non-negative integer number of bytes, got {size!r}")
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
+    if size is not None:
+        size = checks.integer(size, "size", 0)
+    retries = checks.integer(retries, "retries", 0)
     if dest.is_file():
         _verify(dest, url, sha256, size, delete=False)
         return dest
@@ -238,7 +237,7 @@ def extract_zip(archive, dest_dir, name: str = DOWNLOAD_NAME) -> Path:
     Extracts into a temporary folder inside ``dest_dir``, finds the folder that holds
     ``JPEGImages/480p`` (the archive's top level or one folder below, e.g. ``DAVIS/``) and renames it
     to ``dest_dir/name``; on any failure the temporary folder is removed and ``ValueError`` names the
-    problem. An existing ``dest_dir/name`` is an error (remove it first).
+    problem. An existing ``dest_dir/name`` is an error (remove it first). Taught in chapter 7.
     """
     archive, dest_dir = Path(archive), Path(dest_dir).expanduser()
     target = dest_dir / name
@@ -280,7 +279,7 @@ def download_davis(
     ``dest_dir`` defaults to ``data_dir()/davis``; the data end up in ``dest_dir/DAVIS-2017-trainval-480p``
     (returned at once, with no network access, when it is already there). The archive is deleted
     after a successful extraction unless ``keep_archive``; an archive that is not a valid DAVIS zip
-    is deleted too. ``fetch_options`` go to :func:`fetch` (``timeout``, ``retries``, ``retry_wait``).
+    is deleted too. ``fetch_options`` go to :func:`fetch` (``timeout``, ``retries``, ``retry_wait``). Taught in chapter 7.
     """
     dest_dir = Path(dest_dir).expanduser() if dest_dir is not None else data_dir() / "davis"
     target = dest_dir / DOWNLOAD_NAME
@@ -296,33 +295,3 @@ def download_davis(
     if not keep_archive:
         archive.unlink(missing_ok=True)
     return target
-
-
-def main(argv=None) -> int:
-    """``python -m scoretutor.download [--dest D] [--url U] [--sha256 H] [--size N] [--keep-archive]``:
-    download and unpack DAVIS-2017 and print where it is."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m scoretutor.download", description=main.__doc__)
-    parser.add_argument("--dest", default=None, help="destination folder (default $SCORETUTOR_DATA/davis)")
-    parser.add_argument("--url", default=DAVIS_2017_TRAINVAL_480P_URL)
-    parser.add_argument("--sha256", default=DAVIS_2017_TRAINVAL_480P_SHA256)
-    parser.add_argument("--size", type=int, default=DAVIS_2017_TRAINVAL_480P_SIZE)
-    parser.add_argument("--keep-archive", action="store_true")
-    parser.add_argument("--retry-wait", type=float, default=2.0, help="seconds before the first retry")
-    args = parser.parse_args(argv)
-    try:
-        root = download_davis(
-            args.dest, url=args.url, sha256=args.sha256, size=args.size, keep_archive=args.keep_archive,
-            retry_wait=args.retry_wait,
-        )
-    except (ValueError, ConnectionError) as err:
-        print(f"error: {err}")
-        return 1
-    print(f"DAVIS is in {root}")
-    print(f"use it with: export SCORETUTOR_DAVIS_ROOT={root}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Tests for scoretutor.sampling: the sampler's step size and injected noise, on floats, NumPy
+"""Tests for scoretutor.schedule: the sampler's step size and injected noise, on floats, NumPy
 arrays and torch tensors, against the formulas; and their argument checks."""
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from scoretutor.sampling import injected_noise, step_size
+from scoretutor.schedule import injected_noise, step_size
 
 
 @pytest.mark.parametrize("h0", [0.01, 0.1, 0.5, 1.0])
@@ -80,7 +80,7 @@ def test_bad_arguments_raise_value_errors(call, match):
 
 # --- the ideal chain's noise levels and its number of evaluations (chapter 6) ----------------
 def test_ideal_noise_levels_follow_the_recursion_and_stop_below_sigma_stop():
-    from scoretutor.sampling import ideal_noise_levels
+    from scoretutor.schedule import ideal_noise_levels
 
     levels = ideal_noise_levels(0.05, 0.5, 1.0, 0.02)
     t = np.arange(1, len(levels))
@@ -95,7 +95,7 @@ def test_ideal_noise_levels_follow_the_recursion_and_stop_below_sigma_stop():
 @pytest.mark.parametrize("kwargs, match", [({"h0": 0}, "h0"), ({"beta": 1.5}, "beta"), ({"sigma0": -1}, "sigma0"),
                                            ({"sigma_stop": 0}, "sigma_stop"), ({"max_steps": 0}, "max_steps")])
 def test_ideal_noise_levels_bad_arguments(kwargs, match):
-    from scoretutor.sampling import ideal_noise_levels
+    from scoretutor.schedule import ideal_noise_levels
 
     args = {"h0": 0.05, "beta": 0.5} | kwargs
     with pytest.raises(ValueError, match=match):

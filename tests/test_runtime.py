@@ -1,9 +1,9 @@
-"""Seeding, device and profile choice (scoretutor.config) and headless widgets (scoretutor.widgets)."""
+"""Seeding, device and profile choice (scoretutor.runtime) and headless widgets (scoretutor.widgets)."""
 import numpy as np
 import pytest
 import torch
 
-from scoretutor import config, widgets
+from scoretutor import runtime as config, widgets
 
 
 def test_seed_everything_makes_all_generators_repeat():

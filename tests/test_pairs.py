@@ -1,10 +1,10 @@
-"""FramePairs (scoretutor.datasets): (k past frames, next frame) pairs from a set of sequences."""
+"""FramePairs (scoretutor.data.pairs): (k past frames, next frame) pairs from a set of sequences."""
 import numpy as np
 import pytest
 import torch
 
-from scoretutor.datasets import FramePairs
-from scoretutor.leaves import generate
+from scoretutor.data.pairs import FramePairs
+from scoretutor.data.leaves import generate
 
 
 @pytest.fixture(scope="module")

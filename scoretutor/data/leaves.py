@@ -41,6 +41,8 @@ from typing import Callable
 
 import numpy as np
 
+from .. import checks
+
 __all__ = [
     "RULES",
     "generate",
@@ -70,7 +72,7 @@ def disk_coverage(size: int, centre, radius) -> np.ndarray:
     ``centre = (x, y)`` in pixels (pixel ``(i, j)`` has its centre at ``(j + 0.5, i + 0.5)``),
     ``radius`` in pixels. Coverage is ``clip(radius - dist + 0.5, 0, 1)``. Taught in chapter 3.
     """
-    size = _positive_int(size, "size")
+    size = checks.integer(size, "size", 1)
     x, y = (float(c) for c in np.asarray(centre, dtype=float).reshape(2))
     radius = float(radius)
     if not radius > 0:
@@ -122,8 +124,7 @@ def predicted_contacts(meta: dict, k: int = 2) -> np.ndarray:
     is read, never the target nor the depth order, so reweighting pairs by this flag leaves the
     conditional density of the next frame given the past unchanged. Needs ``k >= 2``.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
-        raise ValueError(f"predicted_contacts needs k >= 2 past frames to extrapolate motion, got k={k!r}")
+    k = checks.integer(k, "k", 2, hint="predicted_contacts needs k >= 2 past frames to extrapolate motion")
     centres = np.asarray(meta["centres"], dtype=np.float64)  # (n, disks, T, 2)
     if centres.ndim != 4 or centres.shape[1] < 2 or centres.shape[2] <= k:
         raise ValueError(f"meta['centres'] must be (n, disks >= 2, T > k, 2), got {centres.shape}")
@@ -150,7 +151,7 @@ def _half_hidden_distance(r_small: np.ndarray, r_large: np.ndarray, iterations: 
 
 
 def min_frame_size(r_max: float) -> int:
-    """Smallest frame (pixels) that holds two disks of radius ``r_max`` with half of one hidden."""
+    """Smallest frame (pixels) that holds two disks of radius ``r_max`` with half of one hidden. Taught in chapter 3."""
     r = np.array([float(r_max)])
     return int(np.ceil(2 * r_max + _half_hidden_distance(r, r)[0]))
 
@@ -176,16 +177,16 @@ def sample_paths(depth, n_paths: int = 1, seed: int = 0, *, n_frames: int = 11, 
     depth = np.atleast_1d(np.asarray(depth, dtype=np.float64))
     if depth.ndim != 1 or not np.all(depth > 0):
         raise ValueError(f"depth must be a positive float or 1-D array, got {depth!r}")
-    n_paths = _positive_int(n_paths, "n_paths")
-    n_frames = _positive_int(n_frames, "n_frames")
-    motion_std = _positive_int(size, "size") / 5.0 if motion_std is None else float(motion_std)
+    n_paths = checks.integer(n_paths, "n_paths", 1)
+    n_frames = checks.integer(n_frames, "n_frames", 1)
+    motion_std = checks.integer(size, "size", 1) / 5.0 if motion_std is None else float(motion_std)
     z = np.random.default_rng(seed).standard_normal(size=(depth.size, n_paths, n_frames, 2))
     L = _gp_factor(depth, n_frames, frames_per_depth)[:, None]  # (m, 1, T, T)
     return motion_std * (L @ z)
 
 
 def speeds(centres: np.ndarray) -> np.ndarray:
-    """Mean image speed (pixels per frame) of each disk from ``centres`` ``(..., n_frames, 2)``."""
+    """Mean image speed (pixels per frame) of each disk from ``centres`` ``(..., n_frames, 2)``. Taught in chapter 3."""
     centres = np.asarray(centres, dtype=np.float64)
     return np.linalg.norm(np.diff(centres, axis=-2), axis=-1).mean(axis=-1)
 
@@ -254,21 +255,6 @@ def _fit_shift(centres: np.ndarray, radius: np.ndarray, size: int, u: np.ndarray
 # --------------------------------------------------------------------------- validation helpers
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_probability(p, name: str) -> None:
-    p = np.asarray(p, dtype=float)
-    bad = ~(np.isfinite(p) & (p >= 0) & (p <= 1))
-    if bad.any():
-        raise ValueError(f"{name} must be a probability in [0, 1], got {float(p[bad].flat[0])!r}")
-
-
 # --------------------------------------------------------------------------- the generator
 
 
@@ -306,12 +292,11 @@ def generate(
     ``p_larger_front`` (``rule="stochastic"`` only, required there): a float in ``[0, 1]`` or a
     callable mapping the radius ratio (small / large, an array in ``(0, 1]``) to probabilities.
     """
-    n = _positive_int(n, "n")
-    n_frames = _positive_int(n_frames, "n_frames")
-    size = _positive_int(size, "size")
-    n_disks = _positive_int(n_disks, "n_disks")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    n = checks.integer(n, "n", 1)
+    n_frames = checks.integer(n_frames, "n_frames", 1)
+    size = checks.integer(size, "size", 1)
+    n_disks = checks.integer(n_disks, "n_disks", 1)
+    seed = checks.integer(seed, "seed", 0)
     if n_disks < 2:
         raise ValueError(f"n_disks must be at least 2 (the occlusion constraint needs a pair), got {n_disks}")
     if rule not in RULES:
@@ -322,7 +307,7 @@ def generate(
         if p_larger_front is None:
             raise ValueError("p_larger_front is required for rule='stochastic' (a float in [0, 1] or a callable)")
         if not callable(p_larger_front):
-            _check_probability(p_larger_front, "p_larger_front")
+            checks.probability(p_larger_front, "p_larger_front")
     elif p_larger_front is not None:
         raise ValueError(f"p_larger_front is only used with rule='stochastic', not rule={rule!r}")
     try:
@@ -392,7 +377,7 @@ def generate(
         if callable(p_larger_front):
             ratio = r_s / r_l
             p_front = np.broadcast_to(np.asarray(p_larger_front(ratio), dtype=np.float64), (n,)).copy()
-            _check_probability(p_front, "p_larger_front(ratio)")
+            checks.probability(p_front, "p_larger_front(ratio)")
         else:
             p_front = np.full(n, float(p_larger_front))
         larger_front_coin = u_coin < p_front
@@ -439,7 +424,7 @@ def splits(
     round(test_fraction * n_sequences)`` the test set, so no sequence is in both. ``options`` go to
     :func:`generate`. Returns ``((train_frames, train_meta), (test_frames, test_meta))``. Taught in chapter 3.
     """
-    n_sequences = _positive_int(n_sequences, "n_sequences")
+    n_sequences = checks.integer(n_sequences, "n_sequences", 1)
     if not (isinstance(test_fraction, (float, int)) and 0 < test_fraction < 1):
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
     n_test = int(round(test_fraction * n_sequences))

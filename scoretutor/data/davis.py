@@ -57,8 +57,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import show_progress
-from .files import atomic_write
+from .. import checks
+from ..atomic import atomic_write
+from ..runtime import show_progress
 
 __all__ = [
     "ENV_ROOT",
@@ -76,16 +77,16 @@ __all__ = [
     "crop_reduce",
     "read_luma",
     "split_sequences",
-    "DavisCrops",
-    "Davis32",
+    "DavisCropCache",
+    "DavisClips",
     "build_davis32",
     "load_davis32",
-    "main",
+    "split_summary",
 ]
 
 ENV_ROOT = "SCORETUTOR_DAVIS_ROOT"
 ENV_DATA = "SCORETUTOR_DATA"
-DOWNLOAD_NAME = "DAVIS-2017-trainval-480p"  # folder that scoretutor.download extracts into data_dir()/davis
+DOWNLOAD_NAME = "DAVIS-2017-trainval-480p"  # folder that scoretutor.data.download extracts into data_dir()/davis
 SCALES = (64, 128, 256)
 GRID = (3, 7)
 SIZE = 32
@@ -99,7 +100,7 @@ _FRAME_NAME = re.compile(r"^(\d+)\.jpe?g$", re.IGNORECASE)
 
 
 def data_dir() -> Path:
-    """Folder for downloads and caches: ``$SCORETUTOR_DATA``, else ``~/.cache/scoretutor``."""
+    """Folder for downloads and caches: ``$SCORETUTOR_DATA``, else ``~/.cache/scoretutor``. Taught in chapter 7."""
     value = os.environ.get(ENV_DATA)
     return Path(value).expanduser() if value else Path.home() / ".cache" / "scoretutor"
 
@@ -108,9 +109,9 @@ def davis_root(root=None) -> Path:
     """The DAVIS folder (the one that holds ``JPEGImages/480p``).
 
     ``root`` if given, else ``$SCORETUTOR_DAVIS_ROOT``, else the folder that
-    :func:`scoretutor.download.download_davis` extracts to (``data_dir()/davis/DAVIS-2017-trainval-480p``)
+    :func:`scoretutor.data.download.download_davis` extracts to (``data_dir()/davis/DAVIS-2017-trainval-480p``)
     when it exists. Raises ``ValueError`` with instructions when none is configured, and when the
-    folder lacks ``JPEGImages/480p``.
+    folder lacks ``JPEGImages/480p``. Taught in chapter 7.
     """
     if root is None:
         value = os.environ.get(ENV_ROOT)
@@ -121,7 +122,7 @@ def davis_root(root=None) -> Path:
             if not default.is_dir():
                 raise ValueError(
                     f"no DAVIS folder configured: pass root=, set ${ENV_ROOT} to the folder that holds "
-                    f"JPEGImages/480p, or download DAVIS-2017 with scoretutor.download.download_davis() "
+                    f"JPEGImages/480p, or download DAVIS-2017 with python -m scoretutor download "
                     f"(it extracts to {default})"
                 )
             root = default
@@ -152,12 +153,6 @@ def _locate_root(root) -> tuple[Path, bool]:
 # --------------------------------------------------------------------------- geometry
 
 
-def _int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def crop_grid(height: int, width: int, scale: int, grid=GRID) -> np.ndarray:
     """Top-left corners of the ``rows × cols`` square crops of side ``scale`` in a ``height × width`` frame.
 
@@ -166,8 +161,9 @@ def crop_grid(height: int, width: int, scale: int, grid=GRID) -> np.ndarray:
     Raises ``ValueError`` when the crop is larger than the frame, or when the frame leaves too little
     room for ``rows × cols`` distinct corners. Taught in chapter 7.
     """
-    height, width, scale = _int(height, "height"), _int(width, "width"), _int(scale, "scale")
-    rows, cols = (_int(g, "grid") for g in grid)
+    height, width = checks.integer(height, "height", 1), checks.integer(width, "width", 1)
+    scale = checks.integer(scale, "scale", 1)
+    rows, cols = (checks.integer(g, "grid", 1) for g in grid)
     if scale > height or scale > width:
         raise ValueError(f"crop of {scale} pixels is larger than the {width}×{height} frame")
     if height - scale < rows - 1 or width - scale < cols - 1:
@@ -190,8 +186,8 @@ def crop_reduce(image, top: int, left: int, scale: int, size: int = SIZE) -> np.
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"image must be a 2-D (H, W) array, got shape {image.shape}")
-    scale, size = _int(scale, "scale"), _int(size, "size")
-    top, left = _int(top, "top", 0), _int(left, "left", 0)
+    scale, size = checks.integer(scale, "scale", 1), checks.integer(size, "size", 1)
+    top, left = checks.integer(top, "top", 0), checks.integer(left, "left", 0)
     if scale % size:
         raise ValueError(f"scale ({scale}) must be a whole multiple of size ({size})")
     h, w = image.shape
@@ -220,7 +216,7 @@ def _reduce_all(luma: np.ndarray, corners: np.ndarray, scale_of: np.ndarray, siz
 def read_luma(path) -> np.ndarray:
     """One frame as uint8 luma ``(H, W)``, 0..255 (BT.601; see the module notes).
 
-    Raises ``ValueError`` naming the file when it is missing, empty, truncated or not an image.
+    Raises ``ValueError`` naming the file when it is missing, empty, truncated or not an image. Taught in chapter 7.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -262,7 +258,7 @@ def discover_sequences(root=None, names=None) -> dict[str, list[Path]]:
 
     ``names``: only these (``ValueError`` for any that is absent); default every folder but hidden
     ones. Includes empty and short sequences (the caller decides); a gap in the frame numbers is a
-    ``ValueError`` naming the missing file.
+    ``ValueError`` naming the missing file. Taught in chapter 7.
     """
     base = davis_root(root) / "JPEGImages" / "480p"
     present = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -340,7 +336,7 @@ def split_sequences(names, root=None, test_fraction: float = TEST_FRACTION) -> t
 
 
 @dataclass(frozen=True)
-class DavisCrops:
+class DavisCropCache:
     """The cached build: the reduced crops of every frame of every kept sequence.
 
     ``crops``: uint8 ``(F, L, size, size)``, 0..255, ``F`` frames in all (sequences one after
@@ -348,6 +344,7 @@ class DavisCrops:
     ``offsets``: int64 ``(S + 1,)``: sequence ``s`` owns frames ``offsets[s]:offsets[s + 1]``.
     ``corners``: int64 ``(S, L, 2)`` top-left ``(top, left)`` of each crop in source pixels.
     ``scale_of`` / ``location_of``: int64 ``(L,)`` crop side in pixels / location index in the grid.
+    Taught in chapter 7.
     """
 
     crops: np.ndarray
@@ -362,11 +359,11 @@ class DavisCrops:
 
 
 def _params(scales, grid, size, clip_length) -> dict:
-    size = _int(size, "size")
-    clip_length = _int(clip_length, "clip_length")
+    size = checks.integer(size, "size", 1)
+    clip_length = checks.integer(clip_length, "clip_length", 1)
     if isinstance(scales, (int, np.integer)) or not len(scales):
         raise ValueError(f"scales must be a non-empty sequence of crop sides in pixels, got {scales!r}")
-    scales = [_int(s, "scales") for s in scales]
+    scales = [checks.integer(s, "scales", 1) for s in scales]
     if len(set(scales)) != len(scales):
         raise ValueError(f"scales must be distinct, got {scales}")
     for s in scales:
@@ -374,7 +371,7 @@ def _params(scales, grid, size, clip_length) -> dict:
             raise ValueError(f"every scale must be a whole multiple of size={size}, got {s}")
     if len(grid) != 2:
         raise ValueError(f"grid must be (rows, cols), got {grid!r}")
-    grid = [_int(g, "grid") for g in grid]
+    grid = [checks.integer(g, "grid", 1) for g in grid]
     return {"scales": scales, "grid": grid, "size": size, "clip_length": clip_length, "luma": "BT.601"}
 
 
@@ -388,7 +385,7 @@ def _cache_paths(cache_dir, root: Path, params: dict, sequences) -> tuple[Path, 
     return folder / f"{stem}.npz", folder / f"{stem}.json"
 
 
-def _load_cache(npz: Path, js: Path, fingerprint: str | None, params: dict) -> DavisCrops | None:
+def _load_cache(npz: Path, js: Path, fingerprint: str | None, params: dict) -> DavisCropCache | None:
     """The cache if it is complete and matches ``params`` and ``fingerprint`` (None: any), else None."""
     try:
         manifest = json.loads(js.read_text(encoding="utf-8"))
@@ -402,16 +399,11 @@ def _load_cache(npz: Path, js: Path, fingerprint: str | None, params: dict) -> D
             data = {k: z[k] for k in ("crops", "offsets", "sequences", "corners", "scale_of", "location_of")}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, partial or foreign: rebuild
         return None
-    return DavisCrops(
+    return DavisCropCache(
         crops=data["crops"], offsets=data["offsets"], sequences=tuple(str(s) for s in data["sequences"]),
         corners=data["corners"], scale_of=data["scale_of"], location_of=data["location_of"],
         manifest=manifest, path=npz, built=False,
     )
-
-
-def _atomic_write(path: Path, write) -> None:
-
-    atomic_write(path, write)
 
 
 def build_davis32(
@@ -425,7 +417,7 @@ def build_davis32(
     clip_length: int = CLIP_LENGTH,
     progress: bool | None = None,
     rebuild: bool = False,
-) -> DavisCrops:
+) -> DavisCropCache:
     """Reduce every frame of every sequence to its crops, or load them from the cache when nothing changed.
 
     ``root``: see :func:`davis_root`. ``cache_dir``: folder for the cache (default
@@ -539,9 +531,9 @@ def build_davis32(
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")
 
-    _atomic_write(npz, write_npz)
-    _atomic_write(js, write_json)
-    return DavisCrops(
+    atomic_write(npz, write_npz)
+    atomic_write(js, write_json)
+    return DavisCropCache(
         crops=crops, offsets=offsets, sequences=tuple(names), corners=corners, scale_of=scale_of,
         location_of=location_of, manifest=manifest, path=npz, built=True,
     )
@@ -551,11 +543,11 @@ def build_davis32(
 
 
 @dataclass(frozen=True)
-class Davis32:
+class DavisClips:
     """Clips of DAVIS32 and where each came from. Taught in chapter 7.
 
     ``frames``: ``(N, clip_length, size, size)`` uint8 0..255, or float32 in ``[0, 1]``; ready for
-    :class:`scoretutor.datasets.FramePairs` (``FramePairs(data.frames, k)``). Per clip (arrays of
+    :class:`scoretutor.data.pairs.FramePairs` (``FramePairs(data.frames, k)``). Per clip (arrays of
     length ``N``): ``sequence`` (name), ``scale`` (crop side in source pixels), ``location`` (grid
     index 0..20), ``top`` / ``left`` (crop corner in source pixels), ``start`` (first frame index).
     """
@@ -575,7 +567,7 @@ class Davis32:
         return int(self.frames.shape[0])
 
 
-def _clips(data: DavisCrops, names, clip_length: int, stride: int, dtype) -> dict:
+def _cut_clips(data: DavisCropCache, names, clip_length: int, stride: int, dtype) -> dict:
     pieces = {k: [] for k in ("frames", "sequence", "scale", "location", "top", "left", "start")}
     n_loc = data.crops.shape[1]
     t = np.arange(clip_length)
@@ -624,17 +616,17 @@ def load_davis32(
     dtype="uint8",
     progress: bool | None = None,
     rebuild: bool = False,
-) -> Davis32:
+) -> DavisClips:
     """DAVIS32 clips of one split: ``"train"``, ``"test"`` or ``"all"``. Taught in chapter 7.
 
     Builds (or loads from the cache, see :func:`build_davis32`) the crops of ``root``'s sequences,
     splits them by sequence (:func:`split_sequences`) and cuts ``clip_length``-frame clips every
     ``stride`` frames. ``dtype``: ``"uint8"`` (0..255) or ``"float32"`` (``[0, 1]``).
-    Returns a :class:`Davis32`.
+    Returns a :class:`DavisClips`.
     """
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
-    stride = _int(stride, "stride")
+    stride = checks.integer(stride, "stride", 1)
     try:
         kind = np.dtype(dtype)
     except TypeError:
@@ -653,41 +645,12 @@ def load_davis32(
             f"(a lone sequence always goes to training; see split_sequences)"
         )
     names = {"train": train, "test": test, "all": list(data.sequences)}[split]
-    out = _clips(data, names, data.manifest["params"]["clip_length"], stride, kind.type)
-    return Davis32(split=split, sequences=tuple(names), manifest=data.manifest, **out)
+    out = _cut_clips(data, names, data.manifest["params"]["clip_length"], stride, kind.type)
+    return DavisClips(split=split, sequences=tuple(names), manifest=data.manifest, **out)
 
 
-# --------------------------------------------------------------------------- command line
-
-
-def split_summary(train: "Davis32", test: "Davis32") -> str:
-    """Two lines: how many clips each split holds, from how many sequences, and which are the test ones."""
+def split_summary(train: "DavisClips", test: "DavisClips") -> str:
+    """Two lines: how many clips each split holds, from how many sequences, and which are the test ones.
+    Taught in chapter 7."""
     return (f"train: {len(train)} clips from {len(train.sequences)} sequences\n"
             f"test:  {len(test)} clips from {len(test.sequences)} sequences: {', '.join(test.sequences)}")
-
-
-def main(argv=None) -> int:
-    """``python -m scoretutor.davis [--root R] [--cache-dir C] [--stride S] [--rebuild]``: build the
-    cache and print the number of clips of each split and the test sequences."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m scoretutor.davis", description=main.__doc__)
-    parser.add_argument("--root", default=None, help=f"DAVIS folder (default ${ENV_ROOT})")
-    parser.add_argument("--cache-dir", default=None, help="cache folder (default $SCORETUTOR_DATA/davis32)")
-    parser.add_argument("--stride", type=int, default=CLIP_LENGTH)
-    parser.add_argument("--rebuild", action="store_true")
-    args = parser.parse_args(argv)
-    try:
-        train = load_davis32("train", args.root, args.cache_dir, stride=args.stride, rebuild=args.rebuild)
-        test = load_davis32("test", args.root, args.cache_dir, stride=args.stride)
-    except ValueError as err:
-        print(f"error: {err}")
-        return 2
-    print(f"DAVIS32 from {train.manifest['source']}: {train.manifest['frames']} frames, "
-          f"{len(train.manifest['sequences'])} sequences")
-    print(split_summary(train, test))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

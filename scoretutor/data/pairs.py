@@ -1,11 +1,12 @@
-"""Torch datasets of (past frames, next frame) pairs for training video predictors.
-
-Taught in chapter 3 (used for training from chapter 4 on).
+"""Frame pairs: every (k past frames, next frame) pair of a set of sequences, as a torch dataset and
+as one vectorised gather. Taught in chapter 3 (used for training from chapter 4 on).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from .. import checks
 
 __all__ = ["FramePairs", "pair_windows"]
 
@@ -34,6 +35,7 @@ def pair_windows(frames: torch.Tensor, k: int, index: torch.Tensor) -> tuple[tor
     Pair ``j`` is sequence ``j // (T - k)`` with target frame ``t = k + j % (T - k)``: past
     ``frames[n, t-k:t]`` (oldest first), target ``frames[n, t]``; the numbering of :class:`FramePairs`.
     ``index`` holds non-negative pair indices. Returns ``past (B, k, H, W)``, ``target (B, 1, H, W)``.
+    Taught in chapter 3; training (chapter 5) gathers its batches with it.
     """
     n_t = frames.shape[1] - k
     seq = torch.div(index, n_t, rounding_mode="floor")
@@ -44,7 +46,7 @@ def pair_windows(frames: torch.Tensor, k: int, index: torch.Tensor) -> tuple[tor
 
 
 class FramePairs(torch.utils.data.Dataset):
-    """Every (k past frames, next frame) pair of a set of sequences.
+    """Every (k past frames, next frame) pair of a set of sequences. Taught in chapter 3.
 
     ``frames``: ``(N, T, H, W)``, uint8 (0..255) or float in ``[0, 1]`` (NumPy array or tensor); stored
     as uint8 (floats are rounded to the nearest 1/255) so that memory stays at one byte per pixel.
@@ -57,8 +59,7 @@ class FramePairs(torch.utils.data.Dataset):
     """
 
     def __init__(self, frames, k: int, *, prediction_only: bool = False):
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-            raise ValueError(f"k must be a non-negative integer, got {k!r}")
+        k = checks.integer(k, "k", 0)
         self.frames = _as_uint8_frames(frames)
         n, t = self.frames.shape[:2]
         if n == 0:

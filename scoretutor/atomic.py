@@ -1,4 +1,5 @@
-"""Atomic file writes: a file is either its old self or its complete new self, never half-written.
+"""Atomic file writes: a file is either its old self or its complete new self, never half-written
+(machinery, not taught in a chapter).
 
 Used by everything that writes (training checkpoints, shipped checkpoints, model cards, data caches),
 so an interrupted run loses nothing and can resume.
