@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["integer", "number", "positive", "unit_interval", "probability", "eval_network", "denoiser"]
+__all__ = ["integer", "number", "positive", "unit_interval", "probability", "device", "eval_network", "denoiser"]
 
 
 def integer(value, name: str, minimum: int | None = None, maximum: int | None = None, *,
@@ -89,6 +89,40 @@ def probability(p, name: str):
     if bad.any():
         raise ValueError(f"{name} must be a probability in [0, 1], got {float(arr[bad].flat[0])!r}")
     return float(arr) if arr.ndim == 0 and isinstance(p, numbers.Real) else arr
+
+
+_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def device(value, name: str = "device", *, available: bool = True):
+    """``value`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a ``torch.device``) as a ``torch.device``;
+    ValueError unless torch knows it as one of those types and, with ``available``, this machine has it."""
+    import torch
+
+    what = f"{name} must be cpu, cuda, cuda:N or mps"
+    if isinstance(value, torch.device):
+        dev = value
+    elif isinstance(value, str):
+        try:
+            dev = torch.device(value)
+        except (RuntimeError, ValueError):
+            raise ValueError(f"{what}, got {value!r}") from None
+    else:
+        raise ValueError(f"{what}, got {value!r}")
+    if dev.type not in _DEVICE_TYPES:
+        raise ValueError(f"{what}, got {value!r}")
+    if not available:
+        return dev
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"{name} {value!r} was asked for, but this machine has no CUDA GPU; use cpu")
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"{name} {value!r} was asked for, but this machine has {count} CUDA GPU(s) "
+                             f"(cuda:0 to cuda:{count - 1})")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"{name} {value!r} was asked for, but this machine has no Apple GPU (MPS); use cpu")
+    return dev
 
 
 def _module(model) -> None:

@@ -364,7 +364,8 @@ def rollout(model, past, n_future: int, n_samples: int = 1, *, method: str = "sa
             frames[rows, s] = new[:, 0, 0]
         if traces is not None:
             traces.append(_scatter_trace(trace if rows.numel() else None, rows.cpu(), total, n_cond, n, kwargs))
-        window = torch.cat([window[:, 1:], frames[:, s:s + 1]], dim=1)
+        if k:  # a k = 0 network conditions on nothing: its window stays empty
+            window = torch.cat([window[:, 1:], frames[:, s:s + 1]], dim=1)
     return frames.reshape(n_cond, n, n_future, height, width), traces
 
 

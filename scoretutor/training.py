@@ -20,8 +20,10 @@ oversamples the Moving Leaves pairs that the past predicts to be a first contact
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
@@ -127,6 +129,10 @@ class TrainConfig:
             checks.number(self.time_limit, "time_limit", low=0, low_open=True, hint="minutes, or None")
         if self.threads is not None:
             checks.integer(self.threads, "threads", 1, alternatives="or None")
+        if self.device is not None:
+            checks.device(self.device, "device", available=False)
+        if not isinstance(self.out, str) or not self.out.strip():
+            raise ValueError(f"out must be a run folder's path (a non-empty str), got {self.out!r}")
         if self.data not in DATA_SOURCES:
             raise ValueError(f"unknown data {self.data!r}; available: {', '.join(sorted(DATA_SOURCES))}")
         if self.prediction_only and self.k == 0:
@@ -226,8 +232,12 @@ class Trainer:
 def _frames(array, k: int, device, what: str) -> torch.Tensor:
     """A source's frames as a float32 ``(N, T, H, W)`` tensor on ``device``, with ``T > k``."""
     frames = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(device)
-    if frames.dim() != 4 or frames.shape[1] <= k:
-        raise ValueError(f"{what} frames must be (N, T, H, W) with T > k={k}, got {tuple(frames.shape)}")
+    if frames.dim() != 4:
+        raise ValueError(f"{what} frames must be (N, T, H, W), got {tuple(frames.shape)}")
+    if frames.shape[1] <= k:
+        t = frames.shape[1]
+        raise ValueError(f"k must be <= {t - 1} for {t}-frame sequences (k past frames and the next one), "
+                         f"got k={k}")
     return frames
 
 
@@ -263,13 +273,27 @@ def train(config: TrainConfig, *, resume: bool = False, source=None, command: st
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if config.device is not None:
+        checks.device(config.device, "device")  # before the run folder is touched
     t_start = time.perf_counter()
     record = RunRecord.open(config, resume=resume, command=command)
+    try:
+        return _run(record, config, t_start, resume, source, progress, verbose)
+    finally:
+        record.close()
+
+
+def _run(record: RunRecord, config: TrainConfig, t_start: float, resume: bool, source, progress,
+         verbose: bool) -> dict:
+    """The body of :func:`train`, once the run folder is open (and locked)."""
+    show = show_progress() if progress is None else bool(progress)
+    say = _say(show) if verbose else (lambda *a: None)
+    for note in record.notes:
+        say(f"note: {note}") if verbose else warnings.warn(note, RuntimeWarning, stacklevel=3)
     if config.threads:
         torch.set_num_threads(config.threads)
     device = get_device(config.device, verbose=False)
     record.note_device(device)
-    say = (lambda *a: print(*a, flush=True)) if verbose else (lambda *a: None)
 
     torch.manual_seed(config.seed)
     model = UNet(**config.model_config())
@@ -291,63 +315,77 @@ def train(config: TrainConfig, *, resume: bool = False, source=None, command: st
     val_x, val_target = _validation_set(source, config, device)
     k, batch = config.k, config.batch_size
     check_every = 1 if device.type == "cpu" else 50  # a loss check costs a device sync on a GPU
-    bar = _epoch_bar(config, record.epoch, show_progress() if progress is None else progress)
     stopped, last_seconds = "epochs", 0.0
-    try:
-        for epoch in range(record.epoch, config.epochs):
-            t0 = time.perf_counter()
-            frames = _frames(source.train_frames(epoch), k, device, "training")
-            n_pairs = frames.shape[0] * (frames.shape[1] - k)
-            steps = n_pairs // batch
-            if steps == 0:
-                raise ValueError(f"batch_size={batch} exceeds the {n_pairs} training pairs of an epoch; "
-                                 "use more training sequences or a smaller batch")
-            gen = torch.Generator(device=device).manual_seed(derive_seed(config.seed, TRAIN_STREAM, epoch, 1))
-            perm = torch.randperm(n_pairs, generator=gen, device=device)
-            lr = trainer.optimizer.param_groups[0]["lr"]
-            where = dict(epoch=epoch + 1, steps=steps, lr=lr, batch_size=batch, amp_dtype=trainer.amp_dtype,
-                         last_epoch=len(record.history))
-            losses: list[torch.Tensor] = []
+    for epoch in range(record.epoch, config.epochs):
+        t0 = time.perf_counter()
+        frames = _frames(source.train_frames(epoch), k, device, "training")
+        n_pairs = frames.shape[0] * (frames.shape[1] - k)
+        steps = n_pairs // batch
+        if steps == 0:
+            raise ValueError(f"batch_size={batch} exceeds the {n_pairs} training pairs of an epoch; "
+                             "use more training sequences or a smaller batch")
+        gen = torch.Generator(device=device).manual_seed(derive_seed(config.seed, TRAIN_STREAM, epoch, 1))
+        perm = torch.randperm(n_pairs, generator=gen, device=device)
+        lr = trainer.optimizer.param_groups[0]["lr"]
+        where = dict(epoch=epoch + 1, steps=steps, lr=lr, batch_size=batch, amp_dtype=trainer.amp_dtype,
+                     last_epoch=len(record.history))
+        losses: list[torch.Tensor] = []
+        with _step_bar(show, steps, epoch + 1, config.epochs) as bar:
             for step in range(steps):
                 past, target = pair_windows(frames, k, perm[step * batch:(step + 1) * batch])
                 losses.append(trainer.step(past, target, gen))
                 if (step + 1) % check_every == 0 or step + 1 == steps:
                     _check_losses(losses, check_every, where)
-            out = trainer.predict(val_x)
-            val_loss = float(F.mse_loss(out, val_target))
-            if not math.isfinite(val_loss):
-                raise TrainingDiverged(diverged_message(step="validation", value=val_loss, **where))
-            scheduler.step(val_loss)
-            last_seconds = time.perf_counter() - t0
-            row = {"epoch": epoch + 1, "train_loss": float(torch.stack(losses).mean()), "val_loss": val_loss,
-                   "val_psnr": float(psnr(out, val_target, reduce=False).mean()), "lr": lr,
-                   "seconds": round(last_seconds, 3)}
-            elapsed = time.perf_counter() - t_start
-            record.save_epoch(row, model, trainer.optimizer, scheduler, trainer.scaler, elapsed)
-            say(f"epoch {epoch + 1}/{config.epochs}  train {row['train_loss']:.5f}  val {val_loss:.5f}  "
-                f"val PSNR {row['val_psnr']:.2f} dB  lr {lr:.3g}  {last_seconds:.1f} s")
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{val_loss:.4f}")
-            if config.time_limit is not None and epoch + 1 < config.epochs \
-                    and elapsed + last_seconds > config.time_limit * 60:
-                stopped = "time_limit"
-                say(f"time limit of {config.time_limit:g} min reached after epoch {epoch + 1}: stopping (resumable)")
-                break
-    finally:
-        if bar is not None:
-            bar.close()
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{float(losses[-1]):.4f}", refresh=False)
+                if bar is not None:
+                    bar.update(1)
+        out = trainer.predict(val_x)
+        val_loss = float(F.mse_loss(out, val_target))
+        if not math.isfinite(val_loss):
+            raise TrainingDiverged(diverged_message(step="validation", value=val_loss, **where))
+        scheduler.step(val_loss)
+        last_seconds = time.perf_counter() - t0
+        row = {"epoch": epoch + 1, "train_loss": float(torch.stack(losses).mean()), "val_loss": val_loss,
+               "val_psnr": float(psnr(out, val_target, reduce=False).mean()), "lr": lr,
+               "seconds": round(last_seconds, 3)}
+        elapsed = time.perf_counter() - t_start
+        record.save_epoch(row, model, trainer.optimizer, scheduler, trainer.scaler, elapsed)
+        say(f"epoch {epoch + 1}/{config.epochs}  train {row['train_loss']:.5f}  val {val_loss:.5f}  "
+            f"val PSNR {row['val_psnr']:.2f} dB  lr {lr:.3g}  {last_seconds:.1f} s")
+        if config.time_limit is not None and epoch + 1 < config.epochs \
+                and elapsed + last_seconds > config.time_limit * 60:
+            stopped = "time_limit"
+            say(f"time limit of {config.time_limit:g} min reached after epoch {epoch + 1}: stopping (resumable)")
+            break
     done = record.history[-1]["epoch"] if record.history else 0
     return {"history": record.history, "stopped": stopped, "epoch": done, "run_dir": str(record.run_dir)}
 
 
-def _epoch_bar(config: TrainConfig, start: int, show: bool):
-    """A tqdm bar over the run's epochs (None when not shown)."""
+def _say(show: bool):
+    """Print a line, through ``tqdm.write`` when bars are drawn (so it does not land on a bar)."""
     if not show:
-        return None
+        return lambda *a: print(*a, flush=True)
     from tqdm.auto import tqdm
 
-    return tqdm(total=config.epochs, initial=start, desc="epochs", leave=False)
+    return lambda *a: tqdm.write(" ".join(str(x) for x in a))
+
+
+def _step_bar(show: bool, steps: int, epoch: int, epochs: int):
+    """A tqdm bar over one epoch's steps, with the loss (a no-op context giving None when not shown)."""
+    if not show:
+        return contextlib.nullcontext(None)
+    from tqdm.auto import tqdm
+
+    return tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", unit="step", leave=False)
+
+
+def _option_text(key: str, value) -> str:
+    """A config field as the command-line option that sets it (``width=32`` -> ``--width 32``)."""
+    flag = "--" + key.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else f"no {flag}"
+    return f"{flag} {value}"
 
 
 def _init_weights(model: UNet, init: str) -> dict:
@@ -355,8 +393,9 @@ def _init_weights(model: UNet, init: str) -> dict:
     whose architecture must match; returns the parent's record for the new run's card (its lineage)."""
     parent_model, card = load(resolve(init), with_card=True)
     if parent_model.config != model.config:
-        raise ValueError(
-            f"init checkpoint {init!r} has architecture {parent_model.config}, but this run asks for {model.config}"
-        )
+        fix = ", ".join(_option_text(key, value) for key, value in parent_model.config.items()
+                        if key != "arch" and model.config.get(key) != value)
+        raise ValueError(f"init checkpoint {init!r} has architecture {parent_model.config}, but this run asks "
+                         f"for {model.config}: give the same architecture ({fix})")
     model.load_state_dict(parent_model.state_dict())
     return parent_record(init, card)

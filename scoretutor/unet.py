@@ -5,6 +5,12 @@ The network maps ``k`` past frames and a noisy observation of the next frame, st
 input ``(B, k+1, H, W)``, output ``(B, 1, H, W)``, float32, pixels nominally in [0, 1].
 A prediction-only variant takes the ``k`` past frames alone, ``(B, k, H, W)``.
 
+Dtype and range: the input must be a floating-point tensor with pixels on the [0, 1] scale (the noisy
+observation may leave it). A floating input of another dtype than the weights (float64 made from
+NumPy, float16) is converted to the weights' dtype (float32 unless you converted the network), and so
+is the output; integer images (``uint8`` 0…255) are refused with a hint (``x.float() / 255``), since
+the network was trained on [0, 1].
+
 No layer adds a constant: every convolution and up-sampling has ``bias=None`` and the batch
 normalisation only divides by a per-channel standard deviation and multiplies by a learned scale.
 With ReLU non-linearities the network is then positively homogeneous in eval mode,
@@ -51,6 +57,11 @@ class BiasFreeBatchNorm2d(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         if self.training:
+            if x.shape[0] == 0 or x[0].numel() == 0:
+                raise ValueError(
+                    f"BiasFreeBatchNorm2d got an empty batch {tuple(x.shape)} in training mode: it has no "
+                    "statistics to estimate (its running scales would become NaN); skip empty batches, or "
+                    "call model.eval() to apply the network to them")
             # statistics in float32 even under mixed precision; E[x^2] - E[x]^2 is about 3x faster on
             # CPU than Tensor.var over (0, 2, 3) and accurate enough here (clamped at 0)
             xf = x.float()
@@ -162,7 +173,8 @@ class UNet(nn.Module):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
         if not x.is_floating_point():
-            raise TypeError(f"input must be a floating-point tensor, got dtype {x.dtype}")
+            raise TypeError(f"input must be a floating-point tensor with pixels in [0, 1], got dtype {x.dtype}"
+                            + _integer_hint(x.dtype))
         if x.dim() != 4:
             raise ValueError(f"input must have shape (B, C, H, W), got {tuple(x.shape)}")
         if x.shape[1] != self.in_channels:
@@ -185,6 +197,9 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
+        weight_dtype = self.out.weight.dtype
+        if x.dtype != weight_dtype:
+            x = x.to(weight_dtype)  # e.g. float64 made from NumPy: see the module notes
         skips = []
         h = x
         for s, block in enumerate(self.enc):
@@ -199,6 +214,18 @@ class UNet(nn.Module):
         return self.out(h)
 
 
+def _integer_hint(dtype: torch.dtype) -> str:
+    if dtype == torch.uint8:
+        return " (an 8-bit image? use x.float() / 255)"
+    return " (convert with x.float())"
+
+
+def _floating(t: torch.Tensor, name: str) -> None:
+    if not t.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor with pixels in [0, 1], got dtype {t.dtype}"
+                        + _integer_hint(t.dtype))
+
+
 def stack_inputs(past: torch.Tensor, noisy: torch.Tensor | None = None) -> torch.Tensor:
     """Stack past frames and the noisy observation into the network's input. Taught in chapter 4.
 
@@ -207,10 +234,13 @@ def stack_inputs(past: torch.Tensor, noisy: torch.Tensor | None = None) -> torch
         noisy: ``(B, 1, H, W)`` or ``(B, H, W)`` noisy observation of
             the next frame, or None for a prediction-only network.
 
-    Returns ``(B, k+1, H, W)`` (or ``(B, k, H, W)`` when ``noisy`` is None): past first, noisy last.
+    Returns ``(B, k+1, H, W)`` (or ``(B, k, H, W)`` when ``noisy`` is None): past first, noisy last,
+    in the dtype of ``past``. Both must be floating-point tensors on the [0, 1] scale (integer images
+    such as ``uint8`` are refused: divide them by 255 first).
     """
     if not isinstance(past, torch.Tensor):
         raise TypeError(f"past must be a torch.Tensor, got {type(past).__name__}")
+    _floating(past, "past")
     if past.dim() == 3:
         past = past.unsqueeze(0)
     if past.dim() != 4:
@@ -219,6 +249,7 @@ def stack_inputs(past: torch.Tensor, noisy: torch.Tensor | None = None) -> torch
         return past
     if not isinstance(noisy, torch.Tensor):
         raise TypeError(f"noisy must be a torch.Tensor or None, got {type(noisy).__name__}")
+    _floating(noisy, "noisy")
     if noisy.dim() == 3:
         noisy = noisy.unsqueeze(1)  # (B, H, W) -> (B, 1, H, W)
     if noisy.dim() != 4 or noisy.shape[1] != 1:

@@ -10,3 +10,18 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_checkpoint_folder(tmp_path_factory):
+    """Exports of the tests (and of whoever uses this machine) stay apart: the user's checkpoint folder
+    ($SCORETUTOR_CHECKPOINTS, inherited by subprocesses) is a fresh temporary one."""
+    import os
+
+    old = os.environ.get("SCORETUTOR_CHECKPOINTS")
+    os.environ["SCORETUTOR_CHECKPOINTS"] = str(tmp_path_factory.mktemp("user_checkpoints"))
+    yield
+    if old is None:
+        os.environ.pop("SCORETUTOR_CHECKPOINTS", None)
+    else:
+        os.environ["SCORETUTOR_CHECKPOINTS"] = old

@@ -119,9 +119,8 @@ def test_atomic_save_keeps_old_file_on_failure(tmp_path, monkeypatch):
     path = tmp_path / "x.pt"
     atomic_save({"a": 1}, path)
 
-    def broken(obj, f, *args, **kwargs):
-        with open(f, "wb") as fh:
-            fh.write(b"partial")
+    def broken(obj, f, *args, **kwargs):  # f: the temporary file, open (atomic_save passes a file object)
+        f.write(b"partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken)
