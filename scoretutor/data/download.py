@@ -15,15 +15,20 @@ The rules for files left behind:
   folder next to the destination, which is renamed into place only once complete (and removed
   otherwise, together with an archive that turns out not to be a valid DAVIS zip).
 
-The archive's size and SHA-256 could not be checked when this module was written (no network
-there): :data:`DAVIS_2017_TRAINVAL_480P_SHA256` and :data:`DAVIS_2017_TRAINVAL_480P_SIZE` are
-``None``, so by default the size is checked against what the server announces and the SHA-256 is
-computed and printed but not compared. Pass ``sha256=`` / ``size=`` to pin them. Either way the
-content is verified while extracting: every member's CRC-32, stored in the zip, is checked, and a
-mismatch fails the extraction (nothing is left behind).
+The archive is pinned: :data:`DAVIS_2017_TRAINVAL_480P_SIZE` bytes with SHA-256
+:data:`DAVIS_2017_TRAINVAL_480P_SHA256` (as recorded in TensorFlow Datasets' checksums for its
+``davis`` dataset), both verified before anything is extracted; pass ``sha256=`` / ``size=`` to
+override them (``None``: not compared, the SHA-256 is then printed). The content is verified once more
+while extracting: every member's CRC-32, stored in the zip, is checked.
+
+Only ``https://`` URLs are accepted unless ``allow_insecure=True`` (plain ``http://`` and ``file://``,
+e.g. a local mirror or the loopback server of the tests). Extraction refuses an archive whose members
+would unpack to more than ``max_bytes`` or number more than ``max_members`` (a zip bomb), and any
+member path that leaves the destination.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -38,6 +43,7 @@ import zipfile
 from pathlib import Path
 
 from .. import checks
+from ..atomic import DiskFullError
 from ..runtime import show_progress
 from .davis import DOWNLOAD_NAME, data_dir
 
@@ -45,6 +51,8 @@ __all__ = [
     "DAVIS_2017_TRAINVAL_480P_URL",
     "DAVIS_2017_TRAINVAL_480P_SHA256",
     "DAVIS_2017_TRAINVAL_480P_SIZE",
+    "MAX_EXTRACTED_BYTES",
+    "MAX_MEMBERS",
     "MANUAL_INSTRUCTIONS",
     "sha256_file",
     "fetch",
@@ -53,16 +61,19 @@ __all__ = [
 ]
 
 DAVIS_2017_TRAINVAL_480P_URL = "https://data.vision.ee.ethz.ch/csergi/share/davis/DAVIS-2017-trainval-480p.zip"
-# Not verified from the machine this was written on (no internet access): left unset on purpose.
-# Pin them once known, e.g. from a trusted download (fetch() prints the SHA-256 it computes).
-DAVIS_2017_TRAINVAL_480P_SHA256: str | None = None
-DAVIS_2017_TRAINVAL_480P_SIZE: int | None = None
+# As recorded in TensorFlow Datasets' checksums for its ``davis`` dataset (url_checksums/davis.tsv).
+DAVIS_2017_TRAINVAL_480P_SHA256: str | None = "e3d0b5b77c3d031b000a19e0e25e3e2cac65d183755601bc2cf066df1a2aa492"
+DAVIS_2017_TRAINVAL_480P_SIZE: int | None = 832_766_765
+#: extraction limits against a zip bomb: the official archive unpacks to about 0.9 GB in about 11,000 files
+MAX_EXTRACTED_BYTES = 4 * 1024**3
+MAX_MEMBERS = 100_000
 
 MANUAL_INSTRUCTIONS = (
     "To install DAVIS by hand: download {url} (see https://davischallenge.org/davis2017/code.html), "
     "unzip it, and set the environment variable SCORETUTOR_DAVIS_ROOT to the unzipped folder that "
-    "holds JPEGImages/480p (or pass root= to scoretutor.data.davis.load_davis32)."
+    "holds JPEGImages/480p."
 )
+_NO_ROOM = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout, TimeoutError)
 
 
@@ -147,6 +158,7 @@ def fetch(
     retries: int = 3,
     retry_wait: float = 2.0,
     chunk_size: int = 1 << 20,
+    allow_insecure: bool = False,
 ) -> Path:
     """Download ``url`` to the file ``dest``, resuming a ``dest.part`` left by an earlier try.
 
@@ -156,7 +168,8 @@ def fetch(
     kept for the next call and ``ConnectionError`` explains how to download by hand. A size or
     checksum mismatch deletes the ``.part`` file and raises ``ValueError``. An existing ``dest`` is
     verified and returned without downloading (if it fails the check, ``ValueError`` says so and the
-    file is left for you to inspect or delete). Returns ``dest`` as a ``Path``. Taught in chapter 7.
+    file is left for you to inspect or delete). Only ``https://`` URLs are fetched unless
+    ``allow_insecure`` (then also ``http://`` and ``file://``). Returns ``dest`` as a ``Path``. Taught in chapter 7.
     """
     from tqdm.auto import tqdm
 
@@ -168,6 +181,7 @@ def fetch(
     if size is not None:
         size = checks.integer(size, "size", 0)
     retries = checks.integer(retries, "retries", 0)
+    _check_url(url, allow_insecure)
     if dest.is_file():
         _verify(dest, url, sha256, size, delete=False)
         return dest
@@ -190,6 +204,15 @@ def fetch(
                 last_error = err
             except (_Interrupted, *_NETWORK_ERRORS) as err:
                 last_error = err
+            except OSError as err:
+                if err.errno in _NO_ROOM:
+                    have = part.stat().st_size if part.exists() else 0
+                    raise DiskFullError(
+                        f"the disk holding {dest.parent} is full: the download stopped after {have:,} bytes, kept in "
+                        f"{str(part)!r}; free some space (about {max((size or total or 0) - have, 0) / 1e6:,.0f} MB more "
+                        "is needed) and run the command again to resume", f"the disk holding {dest.parent} is full"
+                    ) from None
+                raise
             if attempt < retries and retry_wait > 0:
                 time.sleep(retry_wait * (attempt + 1))
     if last_error is not None:
@@ -203,6 +226,19 @@ def fetch(
     _verify(part, url, sha256, size if size is not None else total, delete=True)
     os.replace(part, dest)
     return dest
+
+
+def _check_url(url, allow_insecure: bool) -> None:
+    """ValueError unless ``url`` is https (or, with ``allow_insecure``, http or file)."""
+    if not isinstance(url, str):
+        raise ValueError(f"url must be a str, got {url!r}")
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    allowed = ("https", "http", "file") if allow_insecure else ("https",)
+    if scheme not in allowed:
+        extra = "" if allow_insecure or scheme not in ("http", "file") else (
+            f"; {scheme}:// only when asked for (allow_insecure=True, --allow-insecure): nothing protects the "
+            "bytes on the way, the pinned checksum aside")
+        raise ValueError(f"url must start with {' or '.join(a + '://' for a in allowed)}, got {url!r}{extra}")
 
 
 def _verify(path: Path, url: str, sha256: str | None, size: int | None, *, delete: bool) -> None:
@@ -231,14 +267,41 @@ def _davis_folder(top: Path) -> Path | None:
     return inside[0] if len(inside) == 1 else None
 
 
-def extract_zip(archive, dest_dir, name: str = DOWNLOAD_NAME) -> Path:
+def _check_members(zf: zipfile.ZipFile, archive, max_bytes: int, max_members: int) -> None:
+    """ValueError for an unsafe member path, or an archive that would unpack to too much (zip bomb).
+
+    The sizes are the ones the zip declares; extraction reads no more than that per member (and
+    checks the CRC), so the declared total bounds what lands on the disk."""
+    infos = zf.infolist()
+    if len(infos) > max_members:
+        raise ValueError(f"archive {str(archive)!r} has {len(infos):,} members, more than the {max_members:,} "
+                         "allowed (a zip bomb, or not the DAVIS archive); nothing was extracted")
+    total = 0
+    for info in infos:
+        member = info.filename
+        parts = Path(member).parts
+        if member.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+            raise ValueError(f"archive {str(archive)!r} has an unsafe member path {member!r}")
+        total += info.file_size
+    if total > max_bytes:
+        raise ValueError(f"archive {str(archive)!r} would unpack to {total / 1e9:.2f} GB, more than the "
+                         f"{max_bytes / 1e9:.2f} GB allowed (a zip bomb, or not the DAVIS archive); nothing "
+                         "was extracted")
+
+
+def extract_zip(archive, dest_dir, name: str = DOWNLOAD_NAME, *, max_bytes: int = MAX_EXTRACTED_BYTES,
+                max_members: int = MAX_MEMBERS) -> Path:
     """Unpack a DAVIS zip into ``dest_dir/name`` atomically and return that folder.
 
     Extracts into a temporary folder inside ``dest_dir``, finds the folder that holds
     ``JPEGImages/480p`` (the archive's top level or one folder below, e.g. ``DAVIS/``) and renames it
     to ``dest_dir/name``; on any failure the temporary folder is removed and ``ValueError`` names the
-    problem. An existing ``dest_dir/name`` is an error (remove it first). Taught in chapter 7.
+    problem. An existing ``dest_dir/name`` is an error (remove it first). An archive that would unpack
+    to more than ``max_bytes`` or holds more than ``max_members`` members is refused before anything is
+    written. Taught in chapter 7.
     """
+    max_bytes = checks.integer(max_bytes, "max_bytes", 1)
+    max_members = checks.integer(max_members, "max_members", 1)
     archive, dest_dir = Path(archive), Path(dest_dir).expanduser()
     target = dest_dir / name
     if target.exists():
@@ -248,12 +311,16 @@ def extract_zip(archive, dest_dir, name: str = DOWNLOAD_NAME) -> Path:
     try:
         try:
             with zipfile.ZipFile(archive) as zf:
-                for member in zf.namelist():
-                    parts = Path(member).parts
-                    if member.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
-                        raise ValueError(f"archive {str(archive)!r} has an unsafe member path {member!r}")
+                _check_members(zf, archive, max_bytes, max_members)
                 zf.extractall(tmp)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as err:
+        except OSError as err:
+            if err.errno in _NO_ROOM:
+                raise DiskFullError(
+                    f"the disk holding {dest_dir} is full while extracting {str(archive)!r}: nothing was left "
+                    "behind and the archive is kept; free some space and run the command again",
+                    f"the disk holding {dest_dir} is full") from None
+            raise ValueError(f"archive {str(archive)!r} is not a readable zip file: {err}") from None
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as err:
             raise ValueError(f"archive {str(archive)!r} is not a readable zip file: {err}") from None
         found = _davis_folder(tmp)
         if found is None:
@@ -279,9 +346,13 @@ def download_davis(
     ``dest_dir`` defaults to ``data_dir()/davis``; the data end up in ``dest_dir/DAVIS-2017-trainval-480p``
     (returned at once, with no network access, when it is already there). The archive is deleted
     after a successful extraction unless ``keep_archive``; an archive that is not a valid DAVIS zip
-    is deleted too. ``fetch_options`` go to :func:`fetch` (``timeout``, ``retries``, ``retry_wait``). Taught in chapter 7.
+    is deleted too (a full disk keeps it). The archive's size and SHA-256 are pinned by default (see the
+    module notes) and verified before extraction. ``fetch_options`` go to :func:`fetch` (``timeout``,
+    ``retries``, ``retry_wait``, ``allow_insecure``). Taught in chapter 7.
     """
     dest_dir = Path(dest_dir).expanduser() if dest_dir is not None else data_dir() / "davis"
+    if dest_dir.exists() and not dest_dir.is_dir():
+        raise ValueError(f"destination {str(dest_dir)!r} is a file, not a folder")
     target = dest_dir / DOWNLOAD_NAME
     if (target / "JPEGImages" / "480p").is_dir():
         return target
