@@ -237,7 +237,7 @@ def _frames(array, k: int, device, what: str) -> torch.Tensor:
     if frames.shape[1] <= k:
         t = frames.shape[1]
         raise ValueError(f"k must be <= {t - 1} for {t}-frame sequences (k past frames and the next one), "
-                         f"got k={k}")
+                         f"got {k}")
     return frames
 
 
@@ -393,9 +393,11 @@ def _init_weights(model: UNet, init: str) -> dict:
     whose architecture must match; returns the parent's record for the new run's card (its lineage)."""
     parent_model, card = load(resolve(init), with_card=True)
     if parent_model.config != model.config:
-        fix = ", ".join(_option_text(key, value) for key, value in parent_model.config.items()
-                        if key != "arch" and model.config.get(key) != value)
-        raise ValueError(f"init checkpoint {init!r} has architecture {parent_model.config}, but this run asks "
-                         f"for {model.config}: give the same architecture ({fix})")
+        differ = [key for key, value in parent_model.config.items() if model.config.get(key) != value]
+        has = ", ".join(f"{key} {parent_model.config[key]}" for key in differ)
+        asks = ", ".join(f"{key} {model.config.get(key)}" for key in differ)
+        fix = ", ".join(_option_text(key, parent_model.config[key]) for key in differ)
+        raise ValueError(f"init checkpoint {init!r} has architecture ({has}), but this run asks for "
+                         f"({asks}): give the same architecture ({fix})")
     model.load_state_dict(parent_model.state_dict())
     return parent_record(init, card)

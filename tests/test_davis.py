@@ -251,7 +251,7 @@ def test_main_prints_the_split(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "train:" in out and "test:" in out
     assert cli_main(["davis", "--root", str(tmp_path / "nowhere")]) == 2
-    assert "is not a folder" in capsys.readouterr().out
+    assert "is not a folder" in capsys.readouterr().err  # errors go to stderr
 
 
 # --------------------------------------------------------------------------- bad input

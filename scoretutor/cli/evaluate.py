@@ -3,6 +3,7 @@ on held-out data (chapter 5)."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 __all__ = ["parser", "main"]
@@ -35,6 +36,10 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if args.sequences < 1:
         print("error: --sequences must be at least 1", file=sys.stderr)
+        return 2
+    bad = [s for s in args.sigmas or () if not (s >= 0 and math.isfinite(s))]
+    if bad:
+        print(f"error: --sigmas must be finite noise levels >= 0, got {bad[0]}", file=sys.stderr)
         return 2
     try:
         model = load(resolve(args.checkpoint), device=args.device)

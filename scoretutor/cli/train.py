@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import MISSING, fields
-from pathlib import Path
 
-from ..run_record import CHECKPOINT_NAME, read_checkpoint
+from ..atomic import DiskFullError
+from ..run_record import RunFolderBusy, saved_config
 from ..training import TrainConfig, TrainingDiverged, train
+from . import Parser, fail, in_cli_terms
 
 __all__ = ["parser", "main"]
 
@@ -43,44 +44,55 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m scoretutor train",
         description=(
             "Train a conditional bias-free U-net as a blind universal denoiser of the next frame "
             "(sqrt(sigma) ~ U(0,1), Adam, learning rate halved on a validation plateau). Writes OUT/checkpoint.pt "
             "and OUT/log.csv after every epoch. With --resume the same command continues the run exactly "
             "(options left out are taken from the saved run; only --epochs, --time-limit, --threads, --device, "
-            "--compile and --patience may differ from it)."
+            "--compile and --patience may differ from it). A run folder is used by one run at a time "
+            "(OUT/run.lock); an interrupted run (Ctrl-C, kill, power cut) resumes from its last epoch."
         ),
     )
     _add_config_options(p)
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.pt if it exists (otherwise start a new run)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="tqdm progress bar (default: when interactive)")
-    p.add_argument("--quiet", action="store_true", help="no per-epoch line")
+                   help="progress bar over each epoch's steps, with the loss (default: in a terminal or "
+                        "notebook, never when SCORETUTOR_HEADLESS=1)")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch line and no summary")
     return p
+
+
+_OPTIONS = tuple(f.name for f in fields(TrainConfig))
+#: library phrases that have no command-line spelling, and what the command line says instead
+_PHRASES = (("pass root=, set", "set"), ("pass root=", "set $SCORETUTOR_DAVIS_ROOT"))
 
 
 def main(argv=None) -> int:
     """``python -m scoretutor train ...``; returns the exit status."""
     args = parser().parse_args(argv)
     values = {f.name: f.default for f in fields(TrainConfig)}
-    if args.resume and (Path(args.out) / CHECKPOINT_NAME).exists():
-        saved = read_checkpoint(args.out)["config"]
-        values.update({key: value for key, value in saved.items() if key in values and key not in TrainConfig.SESSION})
-    values.update({f.name: getattr(args, f.name) for f in fields(TrainConfig)
-                   if getattr(args, f.name, None) is not None})
     try:
+        saved = saved_config(args.out) if args.resume else None
+        if saved:
+            values.update({key: value for key, value in saved.items()
+                           if key in values and key not in TrainConfig.SESSION})
+        values.update({f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                       if getattr(args, f.name, None) is not None})
         config = TrainConfig(**values)
         command = "python -m scoretutor train " + " ".join(sys.argv[2:] if argv is None else argv)
         result = train(config, resume=args.resume, command=command, progress=args.progress, verbose=not args.quiet)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, FileNotFoundError, RunFolderBusy, DiskFullError) as exc:
+        return fail(in_cli_terms(exc, _OPTIONS, _PHRASES))
     except TrainingDiverged as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
+        return fail(exc, 3)
+    except OSError as exc:  # permissions, a read-only disk, ...
+        return fail(f"{exc.strerror or exc}: {exc.filename or args.out} (the last finished epoch's checkpoint "
+                    "is intact; fix the cause and resume with --resume)")
+    except KeyboardInterrupt:
+        return fail(f"interrupted: {args.out} keeps the last finished epoch; continue with --resume", 130)
     last = result["history"][-1] if result["history"] else None
     summary = f"stopped ({result['stopped']}) after epoch {result['epoch']} of {config.epochs}"
     if last:

@@ -235,12 +235,18 @@ def read_luma(path) -> np.ndarray:
 
 
 def _frame_files(folder: Path) -> list[Path]:
-    """The frames of one sequence, in order; ``ValueError`` naming the first missing file of a gap."""
+    """The frames of one sequence, in order; ``ValueError`` naming the first missing file of a gap, or
+    the two files of one frame number (``00003.jpg`` and ``3.jpg``)."""
     found = {}
     for entry in folder.iterdir():
         m = _FRAME_NAME.match(entry.name)
         if m and entry.is_file():
-            found[int(m.group(1))] = entry
+            number = int(m.group(1))
+            if number in found:
+                first, second = sorted((found[number].name, entry.name))
+                raise ValueError(f"sequence {folder.name!r}: {first!r} and {second!r} are both frame {number}; "
+                                 "keep one of them")
+            found[number] = entry
     if not found:
         return []
     for i in range(max(found) + 1):
