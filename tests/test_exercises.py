@@ -43,7 +43,7 @@ def test_falls_back_on_not_implemented(capsys):
 def test_reports_a_crash_with_its_input():
     verdict = ex.verify(lambda x, a=2.0: x[10], reference, inputs, name="Exercise 0.1", seed=0)
     assert verdict.status == "error"
-    assert "IndexError" in verdict.message and "on input ([" in verdict.message and "a=" in verdict.message
+    assert "IndexError" in verdict.message and "on input (x=[" in verdict.message and "a=" in verdict.message
 
 
 def test_reports_a_wrong_shape():

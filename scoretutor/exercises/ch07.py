@@ -22,7 +22,15 @@ def _smooth_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return (img - img.min()) / (img.max() - img.min())
 
 
-def check_linear_extrapolation(fn):
+def _extrapolation_unclipped(past):
+    return 2 * past[:, -1:] - past[:, -2:-1]
+
+
+def _extrapolation_first_frames(past):
+    return (2 * past[:, 1:2] - past[:, 0:1]).clamp(0, 1)
+
+
+def check_linear_extrapolation(fn, *, seed=None):
     """Exercise 7.1: ``fn(past)`` -> the next frame by per-pixel linear extrapolation,
     ``clip(2 x_t - x_{t-1}, 0, 1)`` with ``x_t = past[:, -1]`` and ``x_{t-1} = past[:, -2]``, for a torch
     tensor ``past (B, k, H, W)`` in [0, 1] (k >= 2, oldest frame first); returns ``(B, 1, H, W)``
@@ -33,8 +41,14 @@ def check_linear_extrapolation(fn):
         b, k, h, w = int(rng.integers(1, 5)), int(rng.integers(2, 5)), int(rng.integers(2, 9)), int(rng.integers(2, 9))
         return (torch.from_numpy(rng.uniform(size=(b, k, h, w)).astype(np.float32)),)
 
-    return _check_function(fn, baselines.linear_extrapolation, inputs,
-                           name="Exercise 7.1 (linear_extrapolation)", trials=6, rtol=1e-6, atol=1e-6)
+    return _check_function(
+        fn, baselines.linear_extrapolation, inputs, name="Exercise 7.1 (linear_extrapolation)", trials=6,
+        rtol=1e-6, atol=1e-6, seed=seed, reference_name="scoretutor.baselines.linear_extrapolation",
+        mistakes=(("does not clip to [0, 1]", _extrapolation_unclipped),
+                  ("uses the first two frames: the last two, past[:, -1] and past[:, -2], are the ones that count",
+                   _extrapolation_first_frames)),
+        hint="2 * past[:, -1:] - past[:, -2:-1] (slices keep the channel axis: shape (B, 1, H, W)), clipped to "
+             "[0, 1]")
 
 
 def _library_motion_search(previous, current, block, search):
@@ -44,7 +58,7 @@ def _library_motion_search(previous, current, block, search):
     return baselines.estimate_motion(prev, cur, block, search)[0].numpy()
 
 
-def check_motion_search(fn):
+def check_motion_search(fn, *, seed=None):
     """Exercise 7.2: ``fn(previous, current, block, search)`` -> one motion vector ``(dy, dx)`` per
     ``block×block`` block of ``current``, an integer NumPy array ``(H // block, W // block, 2)``, for NumPy
     frames ``previous`` and ``current`` ``(H, W)`` (H and W multiples of ``block``). The vector of a
@@ -81,11 +95,18 @@ def check_motion_search(fn):
             current = np.clip(current + 0.02 * rng.normal(size=(h, w)), 0, 1)
         return (previous, current, block, search)
 
-    return _check_function(fn, _library_motion_search, inputs,
-                           name="Exercise 7.2 (motion_search)", trials=6, rtol=0, atol=0)
+    return _check_function(
+        fn, _library_motion_search, inputs, name="Exercise 7.2 (motion_search)", trials=6, rtol=0, atol=0,
+        seed=seed, reference_name="scoretutor.baselines.estimate_motion",
+        mistakes=(("returns the opposite vectors: v is such that current[p] = previous[p - v]",
+                   lambda previous, current, block, search: -_library_motion_search(previous, current, block,
+                                                                                    search)),),
+        hint="for each block, try every v in [-search, search]**2 against np.pad(previous, search, mode='edge') "
+             "and keep the smallest sum of squared differences; ties go to the smallest dy**2 + dx**2, then "
+             "the smallest dy, then the smallest dx (the flat and checkerboard trials test the ties)")
 
 
-def check_ssim(fn):
+def check_ssim(fn, *, seed=None):
     """Exercise 7.3: ``fn(x, y)`` -> the SSIM of two NumPy images ``(H, W)`` in [0, 1] (H, W >= 11) as a
     float: local means, variances and covariance weighted by an 11×11 Gaussian window (sigma 1.5,
     weights summing to 1) at every position where the window fits inside the image, the SSIM formula
@@ -108,4 +129,9 @@ def check_ssim(fn):
     def reference_ssim(x, y):
         return metrics.ssim(x, y)
 
-    return _check_function(fn, reference_ssim, inputs, name="Exercise 7.3 (ssim)", trials=6, rtol=1e-6, atol=1e-6)
+    return _check_function(
+        fn, reference_ssim, inputs, name="Exercise 7.3 (ssim)", trials=6, rtol=1e-6, atol=1e-6, seed=seed,
+        reference_name="scoretutor.metrics.ssim",
+        hint="weight the local means, variances and covariance with an 11x11 Gaussian window (sigma 1.5, "
+             "weights summing to 1) only where the window fits inside the image (no padding), apply the SSIM "
+             "formula with C1 = 0.01**2 and C2 = 0.03**2 at each position, then average")
