@@ -342,12 +342,13 @@ def saved_config(run_dir) -> dict | None:
         return None
     problems = []
     for path in paths:
-        if path.is_file():
-            try:
-                return _read_state(path)["config"]
-            except ValueError as exc:
-                problems.append(str(exc))
-    raise ValueError("; ".join(problems))
+        try:
+            return _read_state(path)["config"]
+        except FileNotFoundError:
+            problems.append(f"{path} is missing")
+        except ValueError as exc:
+            problems.append(str(exc))
+    raise ValueError(f"cannot resume {run_dir}: {', and '.join(problems)}; start a fresh run folder (--out)")
 
 
 def _best_epoch(history: list[dict]) -> int | None:
