@@ -1,12 +1,14 @@
 """The exercise checker (scoretutor.exercises) and every worked solution in solutions/."""
 import importlib
 import pkgutil
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import scoretutor.exercises as ex
+from scoretutor.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,3 +80,129 @@ def test_worked_solutions_pass_their_checks(module):
     for name in names:
         solution = solutions.SOLUTIONS[name]
         assert getattr(checks, name)(solution) is solution, f"{module}.{name} rejected the worked solution"
+
+
+# --------------------------------------------------------------------------- verdicts on wrong answers
+
+
+def _checks():
+    """Every (module, check name) of every chapter."""
+    for module in _solution_modules():
+        checks = importlib.import_module(f"scoretutor.exercises.{module}")
+        for name in checks.__all__:
+            yield module, name
+
+
+@pytest.mark.parametrize("module, name", list(_checks()))
+def test_every_verdict_has_one_prefix_and_names_the_fallback(module, name, capsys):
+    def stub(*args, **kwargs):
+        raise NotImplementedError
+
+    checks = importlib.import_module(f"scoretutor.exercises.{module}")
+    getattr(checks, name)(stub)
+    out = capsys.readouterr().out
+    chapter, exercise = int(module[2:]), name.removeprefix("check_")
+    assert re.match(rf"✘ Exercise {chapter}\.\d \({exercise}\): not implemented yet; from here on the notebook "
+                    r"uses the reference solution `scoretutor\.[^`]+`\.\n$", out), out
+
+
+def _sign_flipped(y, denoised, sigma):
+    return (y - denoised) / sigma**2
+
+
+#: (module, check, a wrong answer, what its verdict must say)
+WRONG = [
+    ("ch01", "check_score_from_denoiser", _sign_flipped, "Your version has the sign flipped"),
+    ("ch01", "check_posterior_mean_two_points",
+     lambda y, sigma, a, b, w_a: solutions_fn("ch01", "posterior_mean_two_points")(y, sigma, a, b, 0.5),
+     "Your version ignores the weights"),
+    ("ch02", "check_most_probable_sigma",
+     lambda prior, y, sigmas: sigmas[np.argmax(prior.log_density(np.asarray(y)[..., None], sigmas), axis=-1)],
+     "Your version maximises the likelihood p_sigma(y) alone"),
+    ("ch02", "check_sampler_step", lambda y, d, t, h0, beta, z: y + h0 * (d - y), "Hint: d = denoised - y"),
+    ("ch03", "check_mean_speed",
+     lambda c: np.linalg.norm(np.diff(c, axis=-2).mean(axis=-2), axis=-1),
+     "Your version averages the displacements before taking their length"),
+    ("ch04", "check_bias_free_norm",
+     lambda x, sd, scale: (x - x.mean(dim=(0, 2, 3), keepdim=True)) / sd.view(1, -1, 1, 1) * scale.view(1, -1, 1, 1),
+     "Your version subtracts a mean: the bias-free layer must not"),
+    ("ch04", "check_parameter_count", lambda k, width, scales: 1000, "Hint: count each 3x3 convolution's weights"),
+    ("ch04", "check_jvp", lambda model, x, v: model(x), "Your version returns model(x), which is J(x) x"),
+    ("ch05", "check_psnr",
+     lambda e, r, peak: 10 * np.log10(peak**2 / np.mean((e - r) ** 2)), "Your version averages the MSE"),
+    ("ch06", "check_sharpness",
+     lambda images: solutions_fn("ch06", "sharpness")(images) ** 2, "Your version returns the mean squared gradient"),
+    ("ch07", "check_linear_extrapolation",
+     lambda past: 2 * past[:, -1:] - past[:, -2:-1], "Your version does not clip to [0, 1]"),
+    ("ch07", "check_ssim", lambda x, y: 0.5, "Hint: weight the local means"),
+]
+
+
+def solutions_fn(module, name):
+    return getattr(importlib.import_module(f"solutions.{module}"), name)
+
+
+@pytest.mark.parametrize("module, name, wrong, says", WRONG, ids=[f"{m}.{n}" for m, n, _, _ in WRONG])
+def test_wrong_answers_get_named_arguments_values_a_seed_and_their_hint(module, name, wrong, says, capsys):
+    checks = importlib.import_module(f"scoretutor.exercises.{module}")
+    chosen = getattr(checks, name)(wrong, seed=7)
+    out = capsys.readouterr().out
+    assert chosen is not wrong
+    assert f"Exercise {int(module[2:])}." in out and says in out, out
+    assert re.search(r"on input \(\w+(\[[\d, ]+\])?=", out), "the verdict names the arguments"
+    assert "inputs of seed 7: pass seed=7 to the check to replay them" in out
+    assert "From here on the notebook uses the reference solution `scoretutor." in out
+    getattr(checks, name)(wrong, seed=7)
+    assert capsys.readouterr().out == out  # the seed replays the same inputs, hence the same verdict
+
+
+def test_a_wrong_elementwise_answer_shows_the_failing_element_of_each_argument():
+    verdict = ex.verify(lambda x, a=2.0: a * np.sin(x) + (x > 0.5), reference, inputs, name="Exercise 0.1 (f)",
+                        seed=3)
+    i = re.search(r"at index \[(\d+)\]", verdict.message).group(1)
+    assert f"x[{i}]=" in verdict.message and "a=" in verdict.message
+
+
+# --------------------------------------------------------------------------- for teachers
+
+
+def _student_notebook(tmp_path, chapter_file, solved: dict):
+    """A copy of a chapter notebook where the stub of each exercise in ``solved`` is replaced by its
+    solution's source (as a student would write it)."""
+    import inspect
+    import json
+
+    nb = json.loads((ROOT / "chapters" / chapter_file).read_text())
+    for cell in nb["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        for name, fn in solved.items():
+            if cell["cell_type"] == "code" and f"def {name}(" in source:
+                cell["source"] = "import numpy as np\nfrom scoretutor.schedule import injected_noise, step_size\n\n" \
+                                 + inspect.getsource(fn)
+    path = tmp_path / chapter_file
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def test_check_notebook_runs_a_chapters_checks_on_a_students_functions(tmp_path, capsys):
+    solutions = importlib.import_module("solutions.ch02")
+    path = _student_notebook(tmp_path, "02_blind_sampler.ipynb", {"most_probable_sigma": solutions.most_probable_sigma})
+    verdicts = ex.check_notebook(path, seed=0, quiet=True)
+    assert [(v.name, v.status) for v in verdicts] == [("Exercise 2.1 (most_probable_sigma)", "correct"),
+                                                      ("Exercise 2.2 (sampler_step)", "not implemented")]
+    assert capsys.readouterr().out == ""  # quiet
+    assert main(["check-exercises", str(path), "--seed", "0"]) == 1
+    out = capsys.readouterr().out
+    assert "✔ Exercise 2.1 (most_probable_sigma): correct" in out and "1 of 2 exercises correct" in out
+    solved = _student_notebook(tmp_path, "02_blind_sampler.ipynb", {
+        "most_probable_sigma": solutions.most_probable_sigma, "sampler_step": solutions.sampler_step})
+    assert main(["check-exercises", str(solved)]) == 0
+
+
+def test_check_chapter_reports_missing_functions():
+    verdicts = ex.check_chapter(1, {"score_from_denoiser": importlib.import_module("solutions.ch01").score_from_denoiser},
+                                quiet=True)
+    assert [v.status for v in verdicts] == ["missing", "correct"]
+    assert "no function named 'posterior_mean_two_points' was found" in verdicts[0].message
+    with pytest.raises(ValueError, match="chapter 9 has no exercises"):
+        ex.check_chapter(9, {})

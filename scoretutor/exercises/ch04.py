@@ -73,7 +73,7 @@ def check_parameter_count(fn, *, seed=None):
 
     return _check_function(
         fn, _library_count, inputs, name="Exercise 4.2 (parameter_count)", trials=8, rtol=0, atol=0, seed=seed,
-        reference_name="sum(p.numel() for p in scoretutor.unet.UNet(k, width, scales).parameters())",
+        reference_name="scoretutor.unet.UNet(k, width, scales), its parameters counted",
         hint="count each 3x3 convolution's weights (c_in * c_out * 9, no biases), each batch norm's scale (one "
              "per channel), the 2x2 transposed convolutions of the decoder and the output convolution; the "
              "input has k + 1 channels, the channels double at each scale, and the decoder's blocks take the "
