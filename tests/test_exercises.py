@@ -206,3 +206,13 @@ def test_check_chapter_reports_missing_functions():
     assert "no function named 'posterior_mean_two_points' was found" in verdicts[0].message
     with pytest.raises(ValueError, match="chapter 9 has no exercises"):
         ex.check_chapter(9, {})
+
+
+def test_the_teachers_guide_shows_a_true_verdict_and_the_real_command(capsys):
+    page = (ROOT / "book" / "teachers.md").read_text()
+    example = page[page.index("```text\n") + 8:]
+    example = " ".join(example[:example.index("```")].split())
+    checks = importlib.import_module("scoretutor.exercises.ch01")
+    checks.check_score_from_denoiser(_sign_flipped, seed=3)
+    assert " ".join(capsys.readouterr().out.split()) == example
+    assert "python -m scoretutor check-exercises" in page and "file: book/teachers" in (ROOT / "_toc.yml").read_text()
