@@ -249,3 +249,11 @@ def test_download_defaults_pin_the_official_archive():
     assert (args.sha256, args.size, args.allow_insecure) == (download.DAVIS_2017_TRAINVAL_480P_SHA256,
                                                             download.DAVIS_2017_TRAINVAL_480P_SIZE, False)
     assert args.url.startswith("https://")
+
+
+@pytest.mark.parametrize("name", available())
+def test_shipped_cards_speak_in_the_projects_voice(name):
+    """No '1 threads', and no first person (the cards are the project's, not one engineer's)."""
+    card = (checkpoints.CHECKPOINT_DIR / f"{name}.md").read_text()
+    assert not re.search(r"\b1 threads\b", card)
+    assert not re.search(r"\b(I|I'm|I've|my|me|we|our)\b", card.replace("`", " ")), name
