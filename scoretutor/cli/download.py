@@ -22,7 +22,7 @@ def parser() -> Parser:
                         f"(default {DAVIS_2017_TRAINVAL_480P_URL})")
     p.add_argument("--sha256", default=DAVIS_2017_TRAINVAL_480P_SHA256,
                    help=f"expected SHA-256 of the archive, checked before unpacking (default: the official "
-                        f"archive's, {DAVIS_2017_TRAINVAL_480P_SHA256})")
+                        f"archive's, {DAVIS_2017_TRAINVAL_480P_SHA256[:8]}...{DAVIS_2017_TRAINVAL_480P_SHA256[-6:]})")
     p.add_argument("--size", type=int, default=DAVIS_2017_TRAINVAL_480P_SIZE,
                    help=f"expected size of the archive in bytes (default: the official archive's, "
                         f"{DAVIS_2017_TRAINVAL_480P_SIZE:,})")
