@@ -128,7 +128,7 @@ def main(argv=None) -> int:
                 continue
             note = JOBS[n][1] + (" SMOKE TEST ONLY." if args.smoke else "")
             cmd = [sys.executable, "-m", "scoretutor", "export", str(run), "--name", n,
-                   "--dest", str(results / "ckpt"), "--notes", note]
+                   "--dest", str(results / "ckpt"), "--notes", note, "--force"]  # a rerun re-exports
             if args.smoke:
                 cmd += ["--eval-sequences", "4"]
             export_procs[n] = _launch(n, cmd, results / "runs" / f"{n}.export.log", env)

@@ -7,8 +7,10 @@ a denoising table on held-out data (scored with the weights as shipped, float16 
 then rendered by :func:`scoretutor.cards.card_markdown`.
 
 Exports go to your checkpoint folder (:func:`scoretutor.checkpoints.user_dir`), where
-:func:`scoretutor.checkpoints.load_pretrained` finds them by name; an existing name is replaced only
-with ``--force``, and a shipped checkpoint's name only inside the package folder named by ``--dest``.
+:func:`scoretutor.checkpoints.load_pretrained` finds them by name (a shipped checkpoint's name is
+refused there: the shipped one would still be found first), or to the folder ``--dest`` names; an
+existing file is replaced only with ``--force``, so the package's own checkpoints are never
+overwritten unless that folder is named and ``--force`` given.
 """
 from __future__ import annotations
 
@@ -74,9 +76,9 @@ def _destination(args) -> Path:
     if dest.exists() and not dest.is_dir():
         raise _Refused(f"--dest {dest} is a file, not a folder")
     in_package = dest.resolve() == CHECKPOINT_DIR.resolve()
-    if args.name in available() and not in_package:
+    if args.name in available() and dest.resolve() == user_dir().resolve():
         raise _Refused(f"--name {args.name} is the name of a shipped checkpoint, which load_pretrained would "
-                       "still find first: choose another name")
+                       "still find first: choose another name (or name another folder with --dest)")
     existing = [p for p in (dest / f"{args.name}.pt", dest / f"{args.name}.md") if p.exists()]
     if existing and not args.force:
         what = "a shipped checkpoint" if in_package else "an earlier export"
