@@ -216,3 +216,17 @@ def test_the_teachers_guide_shows_a_true_verdict_and_the_real_command(capsys):
     checks.check_score_from_denoiser(_sign_flipped, seed=3)
     assert " ".join(capsys.readouterr().out.split()) == example
     assert "python -m scoretutor check-exercises" in page and "file: book/teachers" in (ROOT / "_toc.yml").read_text()
+
+
+def test_check_notebook_names_a_cell_that_does_not_parse(tmp_path):
+    import json
+
+    nb = json.loads((ROOT / "chapters" / "01_tweedie.ipynb").read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and "def score_from_denoiser(" in "".join(cell["source"]):
+            cell["source"] = "def score_from_denoiser(y, denoised, sigma):\n    return (denoised - y) / sigma**2)\n"
+    path = tmp_path / "01_tweedie.ipynb"
+    path.write_text(json.dumps(nb))
+    verdicts = {v.name: v for v in ex.check_notebook(path, quiet=True)}
+    bad = verdicts["Exercise 1.2 (score_from_denoiser)"]
+    assert bad.status == "error" and "the cell that defines it does not parse: SyntaxError" in bad.message

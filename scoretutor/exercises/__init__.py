@@ -296,10 +296,19 @@ def check_chapter(chapter, functions: dict, *, seed: int | None = None, quiet: b
     verdicts = []
     for check_name in module.__all__:
         exercise = check_name.removeprefix("check_")
+        number = re.match(r"\s*Exercise (\d+\.\d+)", getattr(module, check_name).__doc__ or "")
+        label = f"Exercise {number.group(1)} ({exercise})" if number else exercise
         fn = functions.get(exercise)
+        if fn is None and exercise in _UNPARSED:
+            verdict = Verdict(label, "error", f"{label}: the cell that defines it does not parse: "
+                                              f"{_UNPARSED[exercise]}")
+            verdicts.append(verdict)
+            if not quiet:
+                print("✘ " + verdict.message)
+            continue
         if fn is None or not callable(fn):
             what = "no function" if fn is None else f"a {type(fn).__name__}, not a function,"
-            verdict = Verdict(exercise, "missing", f"{exercise}: {what} named {exercise!r} was found")
+            verdict = Verdict(label, "missing", f"{label}: {what} named {exercise!r} was found")
             verdicts.append(verdict)
             if not quiet:
                 print("✘ " + verdict.message)
@@ -314,6 +323,9 @@ def check_chapter(chapter, functions: dict, *, seed: int | None = None, quiet: b
             _collected = None
     return verdicts
 
+
+#: exercise name -> why the notebook cell that defines it does not parse (filled by _definitions)
+_UNPARSED: dict[str, str] = {}
 
 _CHAPTER_IMPORT = re.compile(r"scoretutor\.exercises\s+import\s+ch(\d+)|scoretutor\.exercises\.ch(\d+)")
 
@@ -331,11 +343,14 @@ def _definitions(sources: list[str]) -> dict:
     """Run the imports, function and class definitions and literal constants of the cells, in
     order, in a fresh namespace (nothing else: no training, no figures); returns that namespace."""
     namespace: dict = {"__name__": "student_notebook"}
+    _UNPARSED.clear()
     for source in sources:
         lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
         try:
             tree = ast.parse("\n".join(lines))
-        except SyntaxError:
+        except SyntaxError as exc:
+            for name in re.findall(r"^def (\w+)\(", source, re.M):  # what the cell meant to define
+                _UNPARSED[name] = f"SyntaxError: {exc.msg} (line {exc.lineno} of its cell)"
             continue
         for node in tree.body:
             keep = isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef,
@@ -374,4 +389,7 @@ def check_notebook(path, *, seed: int | None = None, quiet: bool = False) -> lis
             raise ValueError(f"cannot tell which chapter {path} is: it imports no scoretutor.exercises.chNN "
                              "and its name does not start with the chapter number (NN_...)")
         number = m.group(1)
-    return check_chapter(int(number), _definitions(sources), seed=seed, quiet=quiet)
+    try:
+        return check_chapter(int(number), _definitions(sources), seed=seed, quiet=quiet)
+    finally:
+        _UNPARSED.clear()
