@@ -230,3 +230,15 @@ def test_check_notebook_names_a_cell_that_does_not_parse(tmp_path):
     verdicts = {v.name: v for v in ex.check_notebook(path, quiet=True)}
     bad = verdicts["Exercise 1.2 (score_from_denoiser)"]
     assert bad.status == "error" and "the cell that defines it does not parse: SyntaxError" in bad.message
+
+
+def test_check_notebook_never_takes_an_imported_library_function_for_the_students(tmp_path):
+    import json
+
+    nb = json.loads((ROOT / "chapters" / "01_tweedie.ipynb").read_text())
+    nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                        "source": "from scoretutor.toy import score_from_denoiser\n"})
+    path = tmp_path / "01_tweedie.ipynb"
+    path.write_text(json.dumps(nb))
+    statuses = [v.status for v in ex.check_notebook(path, quiet=True)]
+    assert statuses == ["not implemented", "not implemented"]  # the stubs, not the library's reference

@@ -341,8 +341,11 @@ def _notebook_cells(path: Path) -> list[str]:
 
 def _definitions(sources: list[str]) -> dict:
     """Run the imports, function and class definitions and literal constants of the cells, in
-    order, in a fresh namespace (nothing else: no training, no figures); returns that namespace."""
+    order, in a fresh namespace (nothing else: no training, no figures); returns the functions that
+    the notebook's own ``def`` statements made, by name (the last one of each name), so that an import
+    of the library's function of the same name never stands in for the student's."""
     namespace: dict = {"__name__": "student_notebook"}
+    defined: dict = {}
     _UNPARSED.clear()
     for source in sources:
         lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
@@ -365,8 +368,11 @@ def _definitions(sources: list[str]) -> dict:
                 try:
                     exec(compile(ast.Module(body=[node], type_ignores=[]), "<notebook>", "exec"), namespace)
                 except Exception:  # noqa: BLE001 - e.g. an import that only works on Colab
-                    pass
-    return namespace
+                    continue
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    defined[node.name] = namespace[node.name]
+                    _UNPARSED.pop(node.name, None)
+    return defined
 
 
 def check_notebook(path, *, seed: int | None = None, quiet: bool = False) -> list[Verdict]:
@@ -374,8 +380,9 @@ def check_notebook(path, *, seed: int | None = None, quiet: bool = False) -> lis
 
     The chapter comes from the notebook's ``scoretutor.exercises.chNN`` import (else its file name,
     ``NN_*.ipynb``). Only the notebook's imports, ``def``/``class`` statements and literal constants
-    are run (in order, in a fresh namespace), then each check on the function of the exercise's
-    name. This runs the student's code, as the notebook itself would. Returns the verdicts (printed
+    are run (in order, in a fresh namespace), then each check on the function that the notebook's
+    last ``def`` of the exercise's name made (an imported library function of that name does not
+    count). This runs the student's code, as the notebook itself would. Returns the verdicts (printed
     unless ``quiet``). Taught in chapter 1."""
     path = Path(path)
     if not path.is_file():
