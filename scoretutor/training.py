@@ -305,7 +305,12 @@ def _run(record: RunRecord, config: TrainConfig, t_start: float, resume: bool, s
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         trainer.optimizer, mode="min", factor=0.5, patience=config.patience, min_lr=config.min_lr)
     record.restore(model, trainer.optimizer, scheduler, trainer.scaler, patience=config.patience)
-    if record.saved is not None:
+    if record.saved is not None and record.epoch >= config.epochs:
+        done = f"{record.epoch} epoch{'' if record.epoch == 1 else 's'}"
+        note = (f"the run in {record.run_dir} has already finished {done}, no fewer than the {config.epochs} "
+                "asked for (--epochs): nothing to train; ask for more epochs to continue it")
+        say(f"note: {note}") if verbose else warnings.warn(note, RuntimeWarning, stacklevel=3)
+    elif record.saved is not None:
         say(f"resuming {record.run_dir} after epoch {record.epoch}")
     elif resume:
         say(f"no checkpoint in {record.run_dir}: starting a new run")

@@ -257,3 +257,11 @@ def test_shipped_cards_speak_in_the_projects_voice(name):
     card = (checkpoints.CHECKPOINT_DIR / f"{name}.md").read_text()
     assert not re.search(r"\b1 threads\b", card)
     assert not re.search(r"\b(I|I'm|I've|my|me|we|our)\b", card.replace("`", " ")), name
+
+
+def test_resuming_a_finished_run_says_there_is_nothing_to_train(tmp_path, capsys):
+    out = tmp_path / "run"
+    train(TrainConfig(**TINY, epochs=2, out=str(out)), source=tiny_source(), progress=False)
+    with pytest.warns(RuntimeWarning, match=r"has already finished 2 epochs, no fewer than the 1 asked for \(--epochs\): nothing to train"):
+        result = train(TrainConfig(**TINY, epochs=1, out=str(out)), resume=True, source=tiny_source(), progress=False)
+    assert result["epoch"] == 2
