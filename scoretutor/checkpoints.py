@@ -108,7 +108,7 @@ def load(path, *, device=None, with_card: bool = False):
     except ValueError as exc:
         best = path.with_name(BEST_NAME)
         if path.name == CHECKPOINT_NAME and best.is_file():
-            raise ValueError(f"{exc}; the run's {best} may be intact: load that file instead") from None
+            raise ValueError(f"{exc}; the run's {best} may be intact: use that file instead") from None
         raise
     if not isinstance(obj, dict) or "format" not in obj:
         raise ValueError(f"{path} is not a scoretutor checkpoint (no 'format' tag)")

@@ -103,12 +103,12 @@ def load_torch_file(path, what: str = "checkpoint"):
                          "its write was probably interrupted") from None
 
 
-def read_checkpoint(run_dir, which: str = "last") -> dict:
+def read_checkpoint(run_dir, which: str = "last", *, mention_other: bool = True) -> dict:
     """Read a run folder's ``checkpoint.pt`` (``which="last"``, what resuming continues from) or
     ``best.pt`` (``which="best"``, the epoch with the lowest validation loss) as a dict (weights_only).
 
     A missing file is a FileNotFoundError; an empty, damaged or foreign one a ValueError that says
-    which, and names the run's other file when that one is intact."""
+    which, and (``mention_other``) names the run's other file when that one is intact."""
     if which not in ("last", "best"):
         raise ValueError(f"which must be 'last' or 'best', got {which!r}")
     run_dir = Path(run_dir)
@@ -121,7 +121,7 @@ def read_checkpoint(run_dir, which: str = "last") -> dict:
         return _read_state(path)
     except ValueError as exc:
         other = "best" if which == "last" else "last"
-        intact = _intact_epoch(run_dir, other)
+        intact = _intact_epoch(run_dir, other) if mention_other else None
         if intact is None:
             raise
         name = BEST_NAME if other == "best" else CHECKPOINT_NAME

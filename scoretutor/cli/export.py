@@ -118,7 +118,7 @@ def _state(args):
 
 def _try_read(read, run: Path, which: str):
     try:
-        return read(run, which), None
+        return read(run, which, mention_other=False), None
     except (FileNotFoundError, ValueError) as exc:
         return None, str(exc)
 
@@ -136,12 +136,15 @@ def _lowest(state: dict) -> int | None:
 def _selected(state: dict, last: dict | None, which: str) -> str:
     """The card's ``selected`` field: which epoch of how long a run, and what that epoch is, truly."""
     epoch = int(state["epoch"])
-    total = f"of the {int(last['epoch'])}-epoch run" if last is not None else "(the run's checkpoint.pt is damaged)"
+    if last is None:
+        return (f"epoch {epoch}: the lowest validation loss of epochs 1 to {epoch} (best.pt; the run's "
+                "checkpoint.pt is damaged, so its later epochs, if any, are not known)")
+    total = f"of the {int(last['epoch'])}-epoch run"
     if which == "last":
         lowest = _lowest(state)
         what = "the last one" + (", also the lowest validation loss" if lowest == epoch else "")
         return f"epoch {epoch} {total}: {what}"
-    lowest = _lowest(last) if last is not None else epoch
+    lowest = _lowest(last)
     if lowest == epoch:
         return f"epoch {epoch} {total}: the lowest validation loss"
     return (f"epoch {epoch} {total}: the lowest validation loss up to epoch {epoch} (best.pt as written; epoch "
