@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, fields
@@ -273,8 +274,10 @@ def train(config: TrainConfig, *, resume: bool = False, source=None, command: st
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    if config.device is not None:
-        checks.device(config.device, "device")  # before the run folder is touched
+    if config.device is not None:  # before the run folder is touched
+        checks.device(config.device, "device")
+    elif os.environ.get("SCORETUTOR_DEVICE"):
+        checks.device(os.environ["SCORETUTOR_DEVICE"], "$SCORETUTOR_DEVICE")
     t_start = time.perf_counter()
     record = RunRecord.open(config, resume=resume, command=command)
     try:

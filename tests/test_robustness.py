@@ -265,3 +265,10 @@ def test_resuming_a_finished_run_says_there_is_nothing_to_train(tmp_path, capsys
     with pytest.warns(RuntimeWarning, match=r"has already finished 2 epochs, no fewer than the 1 asked for \(--epochs\): nothing to train"):
         result = train(TrainConfig(**TINY, epochs=1, out=str(out)), resume=True, source=tiny_source(), progress=False)
     assert result["epoch"] == 2
+
+
+def test_a_bad_device_in_the_environment_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SCORETUTOR_DEVICE", "foo")
+    assert main(["train", "--out", str(tmp_path / "r"), "--width", "4", "--epochs", "1"]) == 2
+    assert "error: $SCORETUTOR_DEVICE must be cpu, cuda, cuda:N or mps, got 'foo'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
