@@ -292,6 +292,20 @@ def _busy(tmp_path):
 
 
 #: (row id, a function of tmp_path that must raise, the exception type, its message pattern)
+def _env_device(value):
+    from scoretutor import runtime
+
+    old = os.environ.get("SCORETUTOR_DEVICE")
+    os.environ["SCORETUTOR_DEVICE"] = value
+    try:
+        return runtime.get_device()
+    finally:
+        if old is None:
+            del os.environ["SCORETUTOR_DEVICE"]
+        else:
+            os.environ["SCORETUTOR_DEVICE"] = old
+
+
 LIB_ROWS = [
     ("load a zero-byte file", lambda t: checkpoints.load(_raw(t, b"")), ValueError, r"is empty \(0 bytes\)"),
     ("load random bytes", lambda t: checkpoints.load(_raw(t, os.urandom(500))), ValueError,
@@ -321,6 +335,8 @@ LIB_ROWS = [
      r"unknown checkpoint name 'nope'; available: davis_k0"),
     ("device 'cuda:x'", lambda t: checks.device("cuda:x"), ValueError, r"device must be cpu, cuda, cuda:N or mps"),
     ("device 'xla'", lambda t: checks.device("xla"), ValueError, r"device must be cpu, cuda, cuda:N or mps, got 'xla'"),
+    ("a chapter's set-up with $SCORETUTOR_DEVICE=foo", lambda t: _env_device("foo"), ValueError,
+     r"\$SCORETUTOR_DEVICE must be cpu, cuda, cuda:N or mps, got 'foo'"),
     ("TrainConfig(device='foo')", lambda t: TrainConfig(device="foo"), ValueError, r"device must be cpu"),
     ("TrainConfig(out='')", lambda t: TrainConfig(out=""), ValueError, r"out must be a run folder's path"),
     ("batch norm: an empty training batch", lambda t: _bn_empty(), ValueError,
