@@ -242,3 +242,22 @@ def test_check_notebook_never_takes_an_imported_library_function_for_the_student
     path.write_text(json.dumps(nb))
     statuses = [v.status for v in ex.check_notebook(path, quiet=True)]
     assert statuses == ["not implemented", "not implemented"]  # the stubs, not the library's reference
+
+
+def test_an_endless_loop_gets_a_verdict_and_the_next_exercise_is_still_checked(tmp_path, capsys):
+    import json
+
+    nb = json.loads((ROOT / "chapters" / "01_tweedie.ipynb").read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and "def posterior_mean_two_points(" in "".join(cell["source"]):
+            cell["source"] = ("def posterior_mean_two_points(y, sigma, a, b, w_a):\n    while True:\n"
+                              "        try:\n            pass\n        except Exception:\n            pass\n")
+    path = tmp_path / "01_tweedie.ipynb"
+    path.write_text(json.dumps(nb))
+    verdicts = ex.check_notebook(path, quiet=True, time_limit=0.5)
+    assert [v.status for v in verdicts] == ["error", "not implemented"]
+    assert "did not finish within 0.5 s (an endless loop?)" in verdicts[0].message
+    assert main(["check-exercises", str(path), "--time-limit", "0.5"]) == 1
+    assert "1.1 (posterior_mean_two_points): the check did not finish within 0.5 s" in capsys.readouterr().out
+    assert main(["check-exercises", str(path), "--time-limit", "-1"]) == 2
+    assert "error: --time-limit must be >= 0 seconds, got -1" in capsys.readouterr().err

@@ -287,10 +287,13 @@ def _chapter_module(chapter):
                          f"ch{int(m.group(1)):02d})") from None
 
 
-def check_chapter(chapter, functions: dict, *, seed: int | None = None, quiet: bool = False) -> list[Verdict]:
+def check_chapter(chapter, functions: dict, *, seed: int | None = None, quiet: bool = False,
+                  time_limit: float | None = None) -> list[Verdict]:
     """Run every check of ``chapter`` (2, ``"ch02"`` or the module) on ``functions`` (exercise name ->
     the student's function, e.g. ``{"most_probable_sigma": f}``) and return the verdicts (printed
-    unless ``quiet``); a missing function gets the status ``"missing"``. Taught in chapter 1."""
+    unless ``quiet``); a missing function gets the status ``"missing"``. With ``time_limit`` (seconds,
+    Unix main thread only), a check still running after that long gets an ``"error"`` verdict (an
+    endless loop) and the next one runs. Taught in chapter 1."""
     global _collected
     module = _chapter_module(chapter)
     verdicts = []
@@ -316,12 +319,45 @@ def check_chapter(chapter, functions: dict, *, seed: int | None = None, quiet: b
         _collected = []
         out = io.StringIO()
         try:
-            with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext():
+            with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext(), _alarm(time_limit):
                 getattr(module, check_name)(fn, seed=seed)
             verdicts += _collected
+        except _TimeLimit:
+            verdict = Verdict(label, "error", f"{label}: the check did not finish within {time_limit:g} s "
+                                              "(an endless loop?); the other exercises were still checked")
+            verdicts.append(verdict)
+            if not quiet:
+                print("✘ " + verdict.message)
         finally:
             _collected = None
     return verdicts
+
+
+class _TimeLimit(BaseException):
+    """Raised by the alarm of :func:`_alarm` (a BaseException, so a student's ``except Exception`` lets it by)."""
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float | None):
+    """Raise :class:`_TimeLimit` in the block after ``seconds`` (no limit if None, off the main thread or
+    without ``signal.setitimer``)."""
+    import signal
+    import threading
+
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ring(signum, frame):
+        raise _TimeLimit
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 #: exercise name -> why the notebook cell that defines it does not parse (filled by _definitions)
@@ -375,7 +411,8 @@ def _definitions(sources: list[str]) -> dict:
     return defined
 
 
-def check_notebook(path, *, seed: int | None = None, quiet: bool = False) -> list[Verdict]:
+def check_notebook(path, *, seed: int | None = None, quiet: bool = False,
+                   time_limit: float | None = None) -> list[Verdict]:
     """Run the exercise checks of a student's chapter notebook on the functions it defines.
 
     The chapter comes from the notebook's ``scoretutor.exercises.chNN`` import (else its file name,
@@ -383,7 +420,7 @@ def check_notebook(path, *, seed: int | None = None, quiet: bool = False) -> lis
     are run (in order, in a fresh namespace), then each check on the function that the notebook's
     last ``def`` of the exercise's name made (an imported library function of that name does not
     count). This runs the student's code, as the notebook itself would. Returns the verdicts (printed
-    unless ``quiet``). Taught in chapter 1."""
+    unless ``quiet``); ``time_limit`` as in :func:`check_chapter`. Taught in chapter 1."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no notebook at {path}")
@@ -397,6 +434,6 @@ def check_notebook(path, *, seed: int | None = None, quiet: bool = False) -> lis
                              "and its name does not start with the chapter number (NN_...)")
         number = m.group(1)
     try:
-        return check_chapter(int(number), _definitions(sources), seed=seed, quiet=quiet)
+        return check_chapter(int(number), _definitions(sources), seed=seed, quiet=quiet, time_limit=time_limit)
     finally:
         _UNPARSED.clear()
