@@ -86,6 +86,22 @@ def test_the_deadline_skips_what_does_not_fit(tmp_path, fakes):
     assert "sampling_speed: too little time left" in data["skipped"]
 
 
+def test_chapters_run_in_plain_python_where_jupyter_is_missing(tmp_path, fakes):
+    good, bad = fakes
+    pip = _notebook(tmp_path / "chapters" / "97_pip.ipynb",
+                    "import importlib.util\nif importlib.util.find_spec('nowhere_pkg') is None:\n"
+                    "    %pip install nowhere_pkg\nimport scoretutor\nx = 1")
+    results = tmp_path / "results"
+    argv = ["--results", str(results), "--no-train", "--plain", "--chapter", str(pip), str(good), str(bad)]
+    assert _tool().main(argv) == 1
+    data = json.loads((results / "results.json").read_text())
+    assert data["chapter_executor"] == "plain"
+    assert data["chapters"]["97_pip.ipynb"]["ok"] and data["chapters"]["98_good.ipynb"]["ok"]  # %pip skipped
+    failed = data["chapters"]["99_bad.ipynb"]
+    assert not failed["ok"] and "RuntimeError: this chapter breaks" in failed["log_tail"]
+    assert "cell 0 failed" in failed["log_tail"]
+
+
 def test_packing_keeps_each_tar_under_the_limit(tmp_path):
     results = tmp_path / "r"
     (results / "ckpt").mkdir(parents=True)

@@ -44,8 +44,9 @@ git-ignored folders (``split -b 24M``; ``.gpu13a``, ``.gpu13b``), carry the firs
 the second, at once, in the main call (ignored files a call left stay on a warm machine), whose
 command first joins them into ``.gpu13/data/davis32/``. Chapter 7 reads the frames themselves and
 fails without them (recorded as such). Executing chapters needs ``nbclient``, ``nbformat`` and
-``ipykernel`` there; carry their wheels (see the device notes) when the machine lacks them, else the
-chapter step is recorded as skipped with the reason. Set ``$SCORETUTOR_COMMIT`` where the tree is
+``ipykernel``; where they are missing (the device machine has none), each chapter's code cells run in
+order in one plain Python process instead (:func:`plain_execute`: the same code top to bottom,
+``%pip`` lines skipped, figures to Agg), and ``results.json`` says which executor ran. Set ``$SCORETUTOR_COMMIT`` where the tree is
 not a git checkout, so the cards name the commit.
 
 The shipped ``leaves_k2``, ``leaves_k2_w32`` and ``leaves_k2_p75`` are these jobs' results fine-tuned on first
@@ -222,12 +223,15 @@ def _chapters(args, results: Path, env: dict, rec: Recorder) -> None:
     import shutil
 
     try:
+        import ipykernel  # noqa: F401
         import nbclient  # noqa: F401
         import nbformat  # noqa: F401
-    except ImportError as exc:
-        rec.data["skipped"].append(f"chapters: {exc} (carry the wheels of nbclient, nbformat, ipykernel)")
-        rec.save()
-        return
+        executor = "plain" if args.plain else "nbclient"
+    except ImportError as exc:  # the device machine has no Jupyter: run the cells in plain Python
+        executor = "plain"
+        rec.data["chapter_executor_note"] = (f"{exc}: chapters run by plain_execute (their code cells in order "
+                                             "in one Python process), not by tools/execute_notebooks.py")
+    rec.data["chapter_executor"] = executor
     paths = [Path(p) for p in args.chapter] if args.chapter else sorted((ROOT / "chapters").glob("[0-9]*.ipynb"))
     folder = results / "chapters"
     folder.mkdir(parents=True, exist_ok=True)
@@ -242,15 +246,19 @@ def _chapters(args, results: Path, env: dict, rec: Recorder) -> None:
             rec.data["chapters"][src.name] = {"ok": False, "finished": False, "note": "not run: out of time"}
             rec.save()
             continue
-        copy = folder / src.name
+        copy = (folder / src.name).resolve()
         shutil.copy2(src, copy)
         timeout = min(args.chapter_timeout, left - 10)
-        cmd = [sys.executable, str(ROOT / "tools" / "execute_notebooks.py"), str(copy), "--timeout", str(int(timeout))]
+        if executor == "nbclient":
+            cmd = [sys.executable, str(ROOT / "tools" / "execute_notebooks.py"), str(copy),
+                   "--timeout", str(int(timeout))]
+        else:
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--plain-execute", str(copy), "--results", "-"]
         t0 = time.perf_counter()
         with open(folder / f"{src.stem}.log", "w", encoding="utf-8") as log:
             try:
                 code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=chapter_env,
-                                      timeout=timeout, cwd=str(ROOT)).returncode
+                                      timeout=timeout, cwd=str(copy.parent)).returncode
                 note = "" if code == 0 else "failed"
             except subprocess.TimeoutExpired:
                 code, note = None, f"stopped after {timeout:.0f} s (time left)"
@@ -260,6 +268,36 @@ def _chapters(args, results: Path, env: dict, rec: Recorder) -> None:
                                           "note": note, **({} if code == 0 else {"log_tail": tail})}
         print(f"chapter {src.name}: {'finished' if code == 0 else note} in {seconds:.0f} s", flush=True)
         rec.save()
+
+
+def plain_execute(path: Path) -> int:
+    """Run a notebook's code cells in order in this process, as a kernel would (working folder: the
+    notebook's; ``%`` and ``!`` lines skipped; figures to the Agg backend), printing each cell's time;
+    returns 0, or 1 after printing the failing cell's traceback. For machines without Jupyter."""
+    import json as _json
+    import traceback
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ["SCORETUTOR_HEADLESS"] = "1"
+    cells = _json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+    namespace: dict = {"__name__": "__main__"}
+    t_all = time.perf_counter()
+    for i, cell in enumerate(cells):
+        if cell.get("cell_type") != "code":
+            continue
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        lines = [(line[: len(line) - len(line.lstrip())] + "pass") if line.lstrip().startswith(("%", "!")) else line
+                 for line in source.splitlines()]
+        t0 = time.perf_counter()
+        try:
+            exec(compile("\n".join(lines), f"{Path(path).name}[cell {i}]", "exec"), namespace)
+        except BaseException:  # noqa: BLE001 - report the chapter as failed, with its cell
+            traceback.print_exc()
+            print(f"{path}: cell {i} failed after {time.perf_counter() - t_all:.1f} s", flush=True)
+            return 1
+        print(f"cell {i}: {time.perf_counter() - t0:.1f} s", flush=True)
+    print(f"{path}: executed in {time.perf_counter() - t_all:.1f} s (plain Python)", flush=True)
+    return 0
 
 
 _RATE = re.compile(r"^(paper loop|fast)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\d+)\s*$", re.M)
@@ -381,7 +419,11 @@ def main(argv=None) -> int:
                    help="minutes for the whole call: later steps are skipped when too little time is left")
     p.add_argument("--pack", default=None, help="folder to write results.json and tar files of everything into")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, to check the whole script on a CPU")
+    p.add_argument("--plain-execute", default=None, help=argparse.SUPPRESS)  # internal: plain_execute(NB)
+    p.add_argument("--plain", action="store_true", help="run chapters by plain_execute even where Jupyter is there")
     args = p.parse_args(argv)
+    if args.plain_execute:
+        return plain_execute(Path(args.plain_execute))
     names = args.jobs or list(JOBS)
     results = Path(args.results)
     (results / "runs").mkdir(parents=True, exist_ok=True)
