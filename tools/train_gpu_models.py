@@ -26,28 +26,41 @@ start with too little time left is recorded as skipped, and a chapter's timeout 
 ``--pack DIR`` finally writes ``results.json`` and a few tar files (each under 15 MiB: checkpoints,
 logs, executed notebooks) into ``DIR``, for a machine that returns few, small files.
 
-**On the device machine** (no network there; ``$OUT`` is what comes back: at most 8 files of 16 MiB).
-The one call for issue 13, each DAVIS job alone on the GPU for 0.8 min, then every chapter in the full
-profile and the benchmarks, within 9 minutes::
+**On the device machine** (no network there; only the repository's files and ``carry`` travel, 64 MiB
+in all; ``$OUT`` is what comes back, at most 8 files of 16 MiB: hence ``--pack``). DAVIS jobs read
+``$SCORETUTOR_DAVIS_ROOT``, or, where that folder does not exist, the DAVIS32 cache built from it
+(:func:`scoretutor.data.davis.build_davis32`) in ``$SCORETUTOR_DATA/davis32``, found by the folder's
+path: keep ``SCORETUTOR_DAVIS_ROOT`` the path the cache was built from. The frames (74 MB) cannot
+travel; the cache (``davis32-*.npz``, 48 MB, and its ``.json``) does not fit one call beside the
+tracked files (39 MB), so it goes in two halves. Here, once, in the checkout that the calls send::
 
-    PYTHONPATH=. PYTHONUNBUFFERED=1 SCORETUTOR_DAVIS_ROOT=/work/shared/davis SCORETUTOR_DATA=.gpu13/data \
-      python3 tools/train_gpu_models.py --results /tmp/gpu13 --pack $OUT --deadline 9 \
+    echo '/.gpu13*/' >> .git/info/exclude; mkdir -p .gpu13a .gpu13b
+    C=$(ls ~/.cache/scoretutor/davis32/davis32-*.npz)   # built from /work/shared/davis
+    split -b 24M "$C" .gpu13a/npz.; mv .gpu13a/npz.ab .gpu13b/; cp "${C%.npz}.json" .gpu13a/
+
+then a first call that carries ``.gpu13a`` (command ``ls .gpu13a``) and, at once (a warm machine keeps
+the ignored files a call left), the one call for issue 13, carrying ``.gpu13b``: each DAVIS job alone on
+the GPU for ``--minutes``, exported, then the benchmarks and the chapters in the full profile, within
+``--deadline`` minutes (what does not fit is recorded as skipped; a second call with ``--no-train
+--chapters`` can run the rest)::
+
+    D=.gpu13/data/davis32; mkdir -p $D && cp .gpu13a/*.json $D/ &&
+    cat .gpu13a/npz.* .gpu13b/npz.* > $D/$(basename .gpu13a/*.json .json).npz &&
+    PYTHONPATH=. PYTHONUNBUFFERED=1 SCORETUTOR_DAVIS_ROOT=/work/shared/davis \
+    SCORETUTOR_DATA=$PWD/.gpu13/data SCORETUTOR_COMMIT=<commit> \
+    python3 tools/train_gpu_models.py --results /tmp/gpu13 --pack $OUT --deadline 9 \
       --jobs davis_k0 davis_k1 davis_k2 davis_k3 davis_pred_k2 --one-at-a-time --minutes 0.8 \
-      --chapters --benchmarks
+      --benchmarks --chapters
 
-DAVIS jobs read ``$SCORETUTOR_DAVIS_ROOT``, or, where that folder does not exist (the device machine),
-the DAVIS32 cache built from it (:func:`scoretutor.data.davis.build_davis32`) in
-``$SCORETUTOR_DATA/davis32``, found by the folder's path: keep ``SCORETUTOR_DAVIS_ROOT`` the path the
-cache was built from. The cache (``davis32-*.npz`` and ``.json``, about 48 MB) does not fit one call's
-transfer beside the repository's tracked files (about 39 MB of the 64 MiB): split it here into two
-git-ignored folders (``split -b 24M``; ``.gpu13a``, ``.gpu13b``), carry the first in a short call and
-the second, at once, in the main call (ignored files a call left stay on a warm machine), whose
-command first joins them into ``.gpu13/data/davis32/``. Chapter 7 reads the frames themselves and
-fails without them (recorded as such). Executing chapters needs ``nbclient``, ``nbformat`` and
+``torch.compile`` costs each job some of its ``--minutes`` (``--no-compile`` trades it for a slower
+step). Chapter 7 reads the DAVIS frames themselves and fails without them (recorded as such).
+Executing chapters needs ``nbclient``, ``nbformat`` and
 ``ipykernel``; where they are missing (the device machine has none), each chapter's code cells run in
 order in one plain Python process instead (:func:`plain_execute`: the same code top to bottom,
-``%pip`` lines skipped, figures to Agg), and ``results.json`` says which executor ran. Set ``$SCORETUTOR_COMMIT`` where the tree is
-not a git checkout, so the cards name the commit.
+``%pip`` lines skipped, figures to Agg), and ``results.json`` says which executor ran. Chapter 1
+imports ``ipywidgets``, which the device machine lacks: carry its wheels (and those of ``comm``,
+``ipython``, ``traitlets`` and their own needs) in another call, or it is recorded as failed. Set
+``$SCORETUTOR_COMMIT`` where the tree is not a git checkout, so the cards name the commit.
 
 The shipped ``leaves_k2``, ``leaves_k2_w32`` and ``leaves_k2_p75`` are these jobs' results fine-tuned on first
 contacts afterwards (``python -m scoretutor train --init ... --contact-boost ... --freeze-bn``, commands in their
