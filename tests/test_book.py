@@ -1,0 +1,124 @@
+"""The book as a reader sees it: formulas that parse, lines that fit the column, pages that load
+nothing from the network.
+
+The markdown checks parse every chapter's markdown cells and every ``book/*.md`` page with the
+book's own MyST parser (the extensions of ``_config.yml``), so a formula the build would show as
+raw LaTeX fails here, although ``jupyter-book build --warningiserror`` accepts it. Each check is
+first shown to fail on a known-bad text (chapter 3's old lens-area and minimiser cells).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+PAGES = sorted((ROOT / "book").glob("*.md"))
+
+# --------------------------------------------------------------------------------------------
+# Math in markdown
+# --------------------------------------------------------------------------------------------
+
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+
+
+def _parser():
+    from markdown_it.renderer import RendererHTML
+    from myst_parser.config.main import MdParserConfig
+    from myst_parser.parsers.mdit import create_md_parser
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    extensions = set(config["parse"]["myst_enable_extensions"])
+    return create_md_parser(MdParserConfig(enable_extensions=extensions), RendererHTML)
+
+
+def math_problems(markdown: str) -> list[str]:
+    """What in ``markdown`` would not render as math: a ``$$`` display block that directly follows
+    a line of text (``$$`` must open its own paragraph), and any ``$`` or ``\\command`` that the
+    book's parser leaves in plain text (unbalanced delimiters, LaTeX outside math)."""
+    problems = []
+    lines = markdown.split("\n")
+    in_display = in_fence = False
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith(("```", "~~~")):
+            in_fence = not in_fence
+        if in_fence or "$$" not in stripped:
+            continue
+        if not in_display and stripped.startswith("$$"):
+            if i > 0 and lines[i - 1].strip():
+                problems.append(f"line {i + 1}: '$$' right after a line of text "
+                                f"(leave a blank line before it): {lines[i - 1].strip()[:60]!r}")
+        if stripped.count("$$") % 2:
+            in_display = not in_display
+
+    def walk(tokens):
+        for token in tokens:
+            if token.children:
+                walk(token.children)
+            if token.type == "text":
+                if "$" in token.content:
+                    problems.append(f"'$' outside math: {token.content.strip()[:70]!r}")
+                elif _COMMAND.search(token.content):
+                    problems.append(f"LaTeX outside math: {token.content.strip()[:70]!r}")
+
+    walk(_md().parse(markdown))
+    return problems
+
+
+@functools.cache
+def _md():
+    return _parser()
+
+
+def _markdown_sources():
+    for path in CHAPTERS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                yield f"{path.name} cell {cell.get('id')}", cell.source
+    for path in PAGES:
+        yield path.name, path.read_text(encoding="utf-8")
+
+
+# Chapter 3 before its fix: a display block glued to a list line (its second line, starting with
+# ' - ', became a list item) and one glued to a sentence (the paragraph turned into italics).
+OLD_LENS = r"""* otherwise the lens has area
+$$A = r^2 \arccos\frac{\delta^2 + r^2 - R^2}{2\delta r} + R^2 \arccos\frac{\delta^2 + R^2 - r^2}{2\delta R}
+ - \tfrac12\sqrt{(-\delta + r + R)(\delta + r - R)(\delta - r + R)(\delta + r + R)}.$$
+"""
+OLD_MINIMISER = r"""squared error chooses the prediction $\hat x$ that minimises
+$$\mathbb E\,\lVert x - \hat x\rVert^2 = \tfrac12\lVert A - \hat x\rVert^2 + \tfrac12\lVert B - \hat x\rVert^2,$$
+and the minimiser is the mean, $\hat x = (A + B)/2$: in the overlap, a grey.
+"""
+
+
+@pytest.mark.parametrize("bad", [
+    OLD_LENS,
+    OLD_MINIMISER,
+    "the noise level $\\sigma is unknown",          # unbalanced $
+    "$$x = 1$$ and then $$y",                       # unbalanced $$
+    "the score \\nabla_y \\log p is a gradient",   # LaTeX with no delimiters
+])
+def test_math_check_catches_known_bad_text(bad):
+    assert math_problems(bad)
+
+
+@pytest.mark.parametrize("good", [
+    "Text.\n\n$$x = 1$$\n\nMore text with $\\sigma$ inline.",
+    "* a list item\n\n  $$\n  a = b\n  - c\n  $$\n",
+    "Code `\\alpha $x` is code, and\n\n```python\nprint('$$')\n```\n",
+])
+def test_math_check_accepts_good_text(good):
+    assert math_problems(good) == []
+
+
+def test_every_formula_in_the_book_parses():
+    found = {where: problems for where, source in _markdown_sources()
+             if (problems := math_problems(source))}
+    assert not found, "\n".join(f"{where}: {p}" for where, ps in found.items() for p in ps)
