@@ -122,3 +122,98 @@ def test_every_formula_in_the_book_parses():
     found = {where: problems for where, source in _markdown_sources()
              if (problems := math_problems(source))}
     assert not found, "\n".join(f"{where}: {p}" for where, ps in found.items() for p in ps)
+
+
+# --------------------------------------------------------------------------------------------
+# The built pages read offline
+# --------------------------------------------------------------------------------------------
+
+from html.parser import HTMLParser  # noqa: E402
+
+_REMOTE = re.compile(r"^(https?:)?//", re.I)
+_CSS_URL = re.compile(r"url\(\s*['\"]?((?:https?:)?//[^'\")]+)|@import\s+['\"]((?:https?:)?//[^'\"]+)", re.I)
+
+
+class _Requests(HTMLParser):
+    """Collects what loading a page fetches: scripts, stylesheets and other linked resources,
+    images, frames, media, inline-style urls. Links the reader follows (``<a href>``) fetch
+    nothing and are not collected."""
+
+    LOADS = {"script": "src", "img": "src", "iframe": "src", "source": "src", "video": "src",
+             "audio": "src", "embed": "src", "object": "data", "input": "src"}
+
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in self.LOADS and attrs.get(self.LOADS[tag]):
+            self.urls.append(attrs[self.LOADS[tag]])
+        if tag == "link" and attrs.get("href"):
+            rel = (attrs.get("rel") or "").lower().split()
+            if set(rel) & {"stylesheet", "preload", "prefetch", "icon", "modulepreload",
+                           "manifest", "preconnect", "dns-prefetch"}:
+                self.urls.append(attrs["href"])
+        if attrs.get("srcset"):
+            self.urls += [part.split()[0] for part in attrs["srcset"].split(",") if part.strip()]
+        self.urls += [m.group(1) or m.group(2) for m in _CSS_URL.finditer(attrs.get("style") or "")]
+
+    def handle_data(self, data):
+        self.urls += [m.group(1) or m.group(2) for m in _CSS_URL.finditer(data)]
+
+
+def external_requests(html: str) -> list[str]:
+    """The URLs on other hosts that loading ``html`` would fetch."""
+    parser = _Requests()
+    parser.feed(html)
+    return [url for url in parser.urls if _REMOTE.match(url)]
+
+
+def test_request_scan_catches_known_bad_pages():
+    page = """<html><head>
+    <script defer src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>
+    <script src="https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.4/require.min.js"></script>
+    <link rel="stylesheet" href="//fonts.example.org/font.css">
+    <style>@import "https://fonts.example.org/more.css";</style></head><body>
+    <a href="https://colab.research.google.com/github/o/r/blob/main/x.ipynb">
+    <img alt="Open In Colab" src="https://colab.research.google.com/assets/colab-badge.svg"></a>
+    <div style="background: url('https://example.org/bg.png')"></div>
+    <script src="_static/local.js"></script><img src="../_images/fig.png"></body></html>"""
+    found = external_requests(page)
+    assert len(found) == 6 and not any("blob/main" in url or "_static" in url for url in found)
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory):
+    """The book, built from the committed notebooks into a temporary folder (about 20 s)."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("book")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(out), "--keep-going"],
+                            capture_output=True, text=True, cwd=ROOT)
+    html = out / "_build" / "html"
+    assert (html / "index.html").exists(), result.stdout[-3000:] + result.stderr[-3000:]
+    return html
+
+
+def test_built_pages_load_nothing_from_the_network(built_book):
+    pages = sorted(built_book.rglob("*.html"))
+    assert len(pages) >= 8
+    found = {}
+    for page in pages:
+        if urls := external_requests(page.read_text(encoding="utf-8")):
+            found[str(page.relative_to(built_book))] = urls
+    for css in built_book.rglob("*.css"):
+        if urls := [m.group(1) or m.group(2) for m in _CSS_URL.finditer(css.read_text("utf-8"))]:
+            found[str(css.relative_to(built_book))] = urls
+    assert not found, found
+    # What replaced the network: MathJax and its fonts, and the book's Colab badge.
+    chapter = (built_book / "chapters" / "01_tweedie.html").read_text(encoding="utf-8")
+    assert 'src="../_static/mathjax/tex-chtml-full.js' in chapter
+    assert 'src="../_static/colab-badge.svg"' in chapter
+    assert "colab.research.google.com/github/" in chapter  # the Colab links stay
+    fonts = built_book / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2"
+    assert len(list(fonts.glob("*.woff"))) >= 20
