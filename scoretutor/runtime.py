@@ -71,9 +71,9 @@ def get_device(override: str | None = None, *, verbose: bool = True):
         return torch.device("mps")
     if verbose:
         print(
-            "*** No GPU found: running on the CPU. Chapters then use their quick profile (small "
-            "experiments, pretrained checkpoints) unless SCORETUTOR_PROFILE=full. "
-            "On Colab: Runtime > Change runtime type > GPU. ***"
+            "*** No GPU found: running on the CPU. ***\n"
+            "Chapters then use their quick profile (small experiments, pretrained checkpoints)\n"
+            "unless SCORETUTOR_PROFILE=full. On Colab: Runtime > Change runtime type > GPU."
         )
     return torch.device("cpu")
 

@@ -100,10 +100,17 @@ def test_every_verdict_has_one_prefix_and_names_the_fallback(module, name, capsy
 
     checks = importlib.import_module(f"scoretutor.exercises.{module}")
     getattr(checks, name)(stub)
-    out = capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert max(map(len, printed.splitlines())) <= 88, "a verdict fits the book's column"
+    out = _unwrap(printed)
     chapter, exercise = int(module[2:]), name.removeprefix("check_")
     assert re.match(rf"✘ Exercise {chapter}\.\d \({exercise}\): not implemented yet; from here on the notebook "
                     r"uses the reference solution `scoretutor\.[^`]+`\.\n$", out), out
+
+
+def _unwrap(printed: str) -> str:
+    """A verdict as one line: verdicts are printed wrapped to 88 columns, continuations indented."""
+    return re.sub(r"\n  (?=\S)", " ", printed)
 
 
 def _sign_flipped(y, denoised, sigma):
@@ -146,14 +153,16 @@ def solutions_fn(module, name):
 def test_wrong_answers_get_named_arguments_values_a_seed_and_their_hint(module, name, wrong, says, capsys):
     checks = importlib.import_module(f"scoretutor.exercises.{module}")
     chosen = getattr(checks, name)(wrong, seed=7)
-    out = capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert max(map(len, printed.splitlines())) <= 88, "a verdict fits the book's column"
+    out = _unwrap(printed)
     assert chosen is not wrong
     assert f"Exercise {int(module[2:])}." in out and says in out, out
     assert re.search(r"on input \(\w+(\[[\d, ]+\])?=", out), "the verdict names the arguments"
     assert "inputs of seed 7: pass seed=7 to the check to replay them" in out
     assert "From here on the notebook uses the reference solution `scoretutor." in out
     getattr(checks, name)(wrong, seed=7)
-    assert capsys.readouterr().out == out  # the seed replays the same inputs, hence the same verdict
+    assert _unwrap(capsys.readouterr().out) == out  # the seed replays the same inputs, hence the same verdict
 
 
 def test_a_wrong_elementwise_answer_shows_the_failing_element_of_each_argument():

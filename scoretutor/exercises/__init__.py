@@ -27,6 +27,7 @@ import inspect
 import io
 import json
 import re
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -265,8 +266,14 @@ def check_function(learner: Callable, reference: Callable, make_inputs: Callable
     verdict = verify(learner, reference, make_inputs, name=name, reference_name=reference_name, **kw)
     if _collected is not None:
         _collected.append(verdict)
-    print(("✔ " if verdict.ok else "✘ ") + verdict.message)
+    _say(("✔ " if verdict.ok else "✘ ") + verdict.message)
     return learner if verdict.ok else reference
+
+
+def _say(line: str) -> None:
+    """Print a verdict wrapped to the book's column (88 characters), continuation lines indented."""
+    print(textwrap.fill(line, width=88, subsequent_indent="  ", break_long_words=False,
+                        break_on_hyphens=False))
 
 
 # --------------------------------------------------------------------------- for teachers
@@ -307,14 +314,14 @@ def check_chapter(chapter, functions: dict, *, seed: int | None = None, quiet: b
                                               f"{_UNPARSED[exercise]}")
             verdicts.append(verdict)
             if not quiet:
-                print("✘ " + verdict.message)
+                _say("✘ " + verdict.message)
             continue
         if fn is None or not callable(fn):
             what = "no function" if fn is None else f"a {type(fn).__name__}, not a function,"
             verdict = Verdict(label, "missing", f"{label}: {what} named {exercise!r} was found")
             verdicts.append(verdict)
             if not quiet:
-                print("✘ " + verdict.message)
+                _say("✘ " + verdict.message)
             continue
         _collected = []
         out = io.StringIO()
