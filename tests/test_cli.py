@@ -168,6 +168,23 @@ def test_evaluate_scores_a_leaves_checkpoint_on_leaves(tmp_path, capsys):
     assert "was trained on leaves (its card says so), not on --data davis32" in capsys.readouterr().err
 
 
+def test_evaluate_draws_a_bar_on_stderr_and_prints_the_same_table(tmp_path, capsys):
+    path = _tiny(tmp_path, "leaves", 1, {"data": "Moving Leaves (scoretutor.data.leaves.generate, default options)"})
+    argv = ["evaluate", str(path), "--sequences", "2", "--sigmas", "0.1", "0.5"]
+    assert main(argv + ["--no-progress"]) == 0
+    quiet = capsys.readouterr()
+    assert main(argv + ["--progress"]) == 0
+    shown = capsys.readouterr()
+    assert shown.out == quiet.out and "evaluating" in shown.err and "evaluating" not in quiet.err
+    # one noise level at a time gives the table of one call (the same noise z scaled by each sigma)
+    from scoretutor.data.sources import LeavesSource
+    from scoretutor.metrics import denoising_table
+
+    model, frames = load(path), LeavesSource().held_out_frames(2, seed=5)
+    both = denoising_table(model, frames, sigmas=[0.1, 0.5], seed=3)
+    assert both == [denoising_table(model, frames, sigmas=[s], seed=3)[0] for s in (0.1, 0.5)]
+
+
 def test_evaluate_reads_the_shipped_davis_cards(davis_folder, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SCORETUTOR_DATA", str(tmp_path / "data"))
     assert main(["evaluate", "davis_k2", "--root", str(davis_folder)]) == 2
