@@ -98,7 +98,7 @@ def test_read_occlusion_with_noise_blur_and_missing_disks(probes):
     assert _share(blur, BLENDED) >= 0.98 and not np.isin(blur.category, [LARGER, SMALLER]).any()
     for disk in (LARGE, SMALL):
         missing = read_occlusion(_only(probes, disk), probes)
-        assert _share(missing, NEITHER) >= 0.97, f"a frame without disk {1 - disk} fits neither order"
+        assert _share(missing, NEITHER) >= 0.95, f"a frame without disk {1 - disk} fits neither order"
     # the disks where they were in the last past frame: they never touched
     apart = leaves.render(probes.centres[:, :, -2:-1], probes.radius, probes.luminance, probes.background,
                           np.tile([SMALL, LARGE], (probes.n, 1)), 32)[:, 0]

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
 from .. import checks
 from . import leaves
@@ -202,6 +203,8 @@ def collision_probes(
 
 LARGER, SMALLER, BLENDED, NEITHER, NO_CONTACT = (
     "larger in front", "smaller in front", "blended", "neither", "no contact")
+#: Gaussian widths (pixels) tried when fitting how soft a frame is
+BLUR_WIDTHS = (0.0, 0.5, 1.0, 1.5, 2.0)
 #: the five readings of a predicted frame, in this order everywhere (tables, counts)
 CATEGORIES = (LARGER, SMALLER, BLENDED, NEITHER, NO_CONTACT)
 
@@ -220,12 +223,15 @@ class OcclusionReading:
       show: over the pixels only the larger disk covers (against the background), only the smaller
       (likewise) and where the two orders differ (against the RMS difference between them); infinite
       when the refit hides more than ``max_hidden`` of the disk behind (the frame does not show it);
+    * ``blur``: the width (pixels) of the Gaussian blur of both renderings that fits the frame best, one
+      of :data:`BLUR_WIDTHS` (0 for a sharp frame; the one-step estimate is soft);
     * ``centres``: ``(..., 2, 2)`` the refitted (x, y) of disk 0 (larger) and disk 1 (smaller).
     """
 
     category: np.ndarray
     coefficient: np.ndarray
     fit_error: np.ndarray
+    blur: np.ndarray
     centres: np.ndarray
 
     def counts(self) -> dict:
@@ -293,20 +299,24 @@ def _best(frames, cands, radius, lum, bg, grid):
 
 
 def read_occlusion(predicted, probes: Probes, *, blend_band: tuple[float, float] = (0.2, 0.8),
-                   max_fit_error: float = 0.5, max_hidden: float = 0.8,
+                   max_fit_error: float = 0.5, max_hidden: float = 0.8, max_blur: float = 1.0,
                    chunk: int = 64) -> OcclusionReading:
     """Read which occlusion order predicted next frames of ``probes`` show. Taught in chapter 3.
 
     ``predicted``: ``(n, H, W)`` or ``(n, m, H, W)`` (``m`` frames per probe; NumPy or torch). For each
     frame, both disks' centres are refitted near the probe's linear continuation: each disk is moved a
-    fraction 0.5 to 1.2 of its last step from its last past position, then both together by up to 2
-    pixels in x and y, then each alone by half a pixel; the candidate kept is the one where the best
-    blend of the two orders fits the frame best. At the refit, :func:`blend_coefficient` gives ``a``
-    between the rendering with the smaller disk in front (0) and the larger in front (1). The category
-    is "no contact" when the refitted disks do not overlap, "neither" when the fit error (see
-    :class:`OcclusionReading`) exceeds ``max_fit_error``, else "larger in front" for
+    fraction 0 to 1.2 of its last step from its last past position (a grid of 0.2, then refined by 0.1),
+    then both together by up to 2 pixels in x and y, then each alone by half a pixel; the candidate kept
+    is the one where the best blend of the two orders fits the frame best. At the refit, both renderings
+    are blurred by the Gaussian of :data:`BLUR_WIDTHS` that fits best, and :func:`blend_coefficient`
+    gives ``a`` between the rendering with the smaller disk in front (0) and the larger in front (1).
+    The reading is, in this order of precedence: "neither" when one disk alone (at its refitted centre,
+    blurred likewise) fits the frame better than any blend of the two orders; "blended" when the frame is soft (best blur at least
+    ``max_blur`` pixels: an average over futures, like the one-step estimate, is no frame of either
+    order); "no contact" when the refitted disks do not overlap; "neither" when the fit error (see
+    :class:`OcclusionReading`) exceeds ``max_fit_error``; else "larger in front" for
     ``a >= blend_band[1]``, "smaller in front" for ``a <= blend_band[0]`` and "blended" in between.
-    A frame with NaN is read as "neither". Work goes ``chunk`` probes at a time.
+    A frame with NaN is read as "neither". Work goes ``chunk`` frames at a time.
     """
     if hasattr(predicted, "detach"):
         predicted = predicted.detach().cpu().numpy()
@@ -322,6 +332,8 @@ def read_occlusion(predicted, probes: Probes, *, blend_band: tuple[float, float]
         raise ValueError(f"blend_band must be (low, high) with 0 <= low < high <= 1, got {blend_band!r}")
     if not (np.isfinite(max_fit_error) and max_fit_error > 0):
         raise ValueError(f"max_fit_error must be positive, got {max_fit_error!r}")
+    if not (np.isfinite(max_blur) and max_blur > 0):
+        raise ValueError(f"max_blur must be positive (pixels), got {max_blur!r}")
     if not 0 < max_hidden <= 1:
         raise ValueError(f"max_hidden must lie in (0, 1], got {max_hidden!r}")
     chunk = checks.integer(chunk, "chunk", 1)
@@ -344,8 +356,9 @@ def read_occlusion(predicted, probes: Probes, *, blend_band: tuple[float, float]
     step = np.repeat(probes.centres[:, :, -1], m, axis=0) - c_past
     radius, lum = np.repeat(probes.radius, m, axis=0), np.repeat(probes.luminance, m, axis=0)
     bg = np.repeat(probes.background, m)
-    coef, err = np.full(n * m, np.nan), np.full(n * m, np.nan)
+    coef, err, softness = np.full(n * m, np.nan), np.full(n * m, np.nan), np.zeros(n * m)
     contact, fitted = np.zeros(n * m, dtype=bool), np.empty((n * m, 2, 2))
+    single = np.zeros(n * m, dtype=bool)
     for s in range(0, n * m, chunk):
         sl = slice(s, min(s + chunk, n * m))
         x, args = frames[sl], (radius[sl], lum[sl], bg[sl], grid)
@@ -367,10 +380,29 @@ def read_occlusion(predicted, probes: Probes, *, blend_band: tuple[float, float]
         fitted[sl] = best
         a_img, b_img, cover = _renderings(best[:, None], *args)
         a_img, b_img, cover = a_img[:, 0], b_img[:, 0], [c[:, 0] for c in cover]
+        touching = (np.abs(a_img - b_img) > 0.05).any(axis=(1, 2))
+        # how soft the frame is: both renderings blurred by the Gaussian that fits the frame best
+        # and whether one disk alone explains the frame better than any blend of the two orders
+        fits, alone = [], np.full(len(x), np.inf)
+        singles = [bg[sl, None, None] + cov * (lum[sl, d, None, None] - bg[sl, None, None])
+                   for d, cov in zip((LARGE, SMALL), cover)]
+        for width in BLUR_WIDTHS:
+            a_w, b_w, *one = (gaussian_filter(v, (0, width, width), mode="nearest") if width else v
+                              for v in (a_img, b_img, *singles))
+            a_coef = blend_coefficient(x, a_w, b_w)
+            sse = ((x - b_w - np.nan_to_num(a_coef)[:, None, None] * (a_w - b_w)) ** 2).sum(axis=(1, 2))
+            fits.append((sse, a_w, b_w, a_coef))
+            for v in one:
+                alone = np.minimum(alone, ((x - v) ** 2).sum(axis=(1, 2)))
+        pick = np.argmin(np.stack([f[0] for f in fits]), axis=0)
+        rows = np.arange(len(x))
+        a_img = np.stack([f[1] for f in fits])[pick, rows]
+        b_img = np.stack([f[2] for f in fits])[pick, rows]
+        a = np.stack([f[3] for f in fits])[pick, rows]
+        softness[sl] = np.asarray(BLUR_WIDTHS)[pick]
+        single[sl] = alone < np.stack([f[0] for f in fits]).min(axis=0)
         diff = a_img - b_img
         changed = np.abs(diff) > 0.05
-        touching = changed.any(axis=(1, 2))
-        a = blend_coefficient(x, a_img, b_img)
         res = x - b_img - np.nan_to_num(a)[:, None, None] * diff
         # the worst of three regions: each disk's own part (against the background) and the overlap
         # (against the other order), so that a disk the frame leaves out is not hidden by a good fit elsewhere
@@ -390,14 +422,17 @@ def read_occlusion(predicted, probes: Probes, *, blend_band: tuple[float, float]
         with np.errstate(invalid="ignore", divide="ignore"):
             err[sl] = np.where(touching, np.maximum(rms_res, rms(changed, 1.0) / rms_diff), np.nan)
     coef, err, contact = coef.reshape(n, m), err.reshape(n, m), contact.reshape(n, m)
+    softness, single = softness.reshape(n, m), single.reshape(n, m)
     fitted = fitted.reshape(n, m, 2, 2)
     category = np.where(coef >= hi, LARGER, np.where(coef <= lo, SMALLER, BLENDED)).astype(object)
     category[contact & (err > max_fit_error)] = NEITHER
     category[~contact] = NO_CONTACT
+    category[softness >= max_blur] = BLENDED  # an average over futures, as the one-step estimate is
+    category[single & contact] = NEITHER  # one disk alone fits better than any blend of the two orders
     category[~finite] = NEITHER
     coef[~finite], err[~finite] = np.nan, np.nan
     category = category.astype(str)
-    out = OcclusionReading(category=category, coefficient=coef, fit_error=err, centres=fitted)
+    out = OcclusionReading(category=category, coefficient=coef, fit_error=err, blur=softness, centres=fitted)
     if squeeze:
-        out = OcclusionReading(category[:, 0], coef[:, 0], err[:, 0], fitted[:, 0])
+        out = OcclusionReading(category[:, 0], coef[:, 0], err[:, 0], softness[:, 0], fitted[:, 0])
     return out
