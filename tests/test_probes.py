@@ -291,3 +291,16 @@ def test_front_sweep_bad_input():
         front_sweep(model, [1.0], 2, warn=True)
     with pytest.raises(TypeError, match="k"):
         front_sweep(torch.nn.Identity(), [1.0], 2)
+
+
+def test_measure_occlusion_refuses_bad_arguments():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "measure_occlusion.py"
+    spec = importlib.util.spec_from_file_location("measure_occlusion", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    for argv in (["--n", "0"], ["--ratios", "1.5"]):
+        with pytest.raises(SystemExit):
+            tool.main(argv)
