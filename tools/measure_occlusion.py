@@ -10,7 +10,8 @@ criteria: blended + neither <= 10% at every ratio; "larger in front" among decid
 ratios <= 0.6 and 0.3 to 0.7 at ratio 1, monotone; the calibration frequency pooled over ratios 0.5
 and 0.7 (true 0.75 for ``leaves_k2_p75*``, 1 for the others) with its interval; the share of sampled
 pixels within [-0.05, 1.05]. The one-step estimates of the same probes are read too (they should all
-be blends). Probe seeds should be fresh (not the chapter's 301, 401, 601, 602, 2024).
+be blends), and so is the network's denoised estimate of known frames (each order, 50/50 blends) plus
+noise at sigma 0.02 to 0.2 (``--denoiser-only`` for that alone): why blends happen. Probe seeds should be fresh (not the chapter's 301, 401, 601, 602, 2024).
 """
 from __future__ import annotations
 
@@ -78,6 +79,40 @@ def measure(name: str, ratios, n: int, seed: int, sampler: dict, device: str = "
                 blur_blended=blur_blended, criteria={t: ok for t, _, ok in crit})
 
 
+def denoiser_on_known_frames(name: str, n: int, seed: int, device: str = "cpu", ratio: float = 0.6) -> dict:
+    """Why blends happen: the network's denoised estimate f(c, y) of known next frames plus noise, read.
+
+    For frames of the right order (a = 1) and 50/50 blends (a = 0.5) of fresh probes, at sigma 0.02 to
+    0.2: a denoiser that has learned the two orders pulls a noisy blend towards one of them; one that
+    returns the blend (and pulls clean frames towards it) makes the sampler settle on blends."""
+    import torch
+
+    from scoretutor.checkpoints import load_pretrained
+    from scoretutor.data.probes import collision_probes, read_occlusion
+    from scoretutor.unet import stack_inputs
+
+    model = load_pretrained(name, device=device)
+    probes = collision_probes(n, ratio, seed=seed + 3)
+    past = torch.from_numpy(probes.conditioning).to(device)
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    print(f"\n== {name}: the denoiser on known frames of {n} fresh probes at ratio {ratio:g}")
+    for weight in (1.0, 0.5):
+        clean = weight * probes.target_large_front + (1 - weight) * probes.target_small_front
+        x = torch.from_numpy(clean.astype(np.float32))[:, None]
+        for sigma in (0.02, 0.05, 0.1, 0.2):
+            y = (x + sigma * torch.randn(x.shape, generator=gen)).to(device)
+            with torch.no_grad():
+                f = model(stack_inputs(past, y))[:, 0].float().cpu().numpy()
+            reading = read_occlusion(f, probes)
+            counts = reading.counts()
+            out[(weight, sigma)] = counts
+            print(f"input a = {weight:g}, sigma {sigma:g}: median a of f(c, y) "
+                  f"{np.nanmedian(reading.coefficient):.2f}; read as "
+                  + ", ".join(f"{c} {v}" for c, v in counts.items() if v))
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", nargs="+", default=NETWORKS, help="shipped checkpoints to measure")
@@ -90,6 +125,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-steps", type=int, default=300)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--denoiser-only", action="store_true",
+                        help="only the denoiser on known frames (why blends happen), no sampling")
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error(f"--n must be at least 1, got {args.n}")
@@ -101,7 +138,9 @@ def main(argv=None) -> int:
     sampler = dict(h0=args.h0, beta=args.beta, sigma0=1.0, sigma_stop=args.sigma_stop, max_steps=args.max_steps)
     print("sampler: " + ", ".join(f"{k} = {v:g}" for k, v in sampler.items()))
     for name in args.networks:
-        measure(name, args.ratios, args.n, args.seed, sampler, device=args.device)
+        if not args.denoiser_only:
+            measure(name, args.ratios, args.n, args.seed, sampler, device=args.device)
+        denoiser_on_known_frames(name, min(args.n, 100), args.seed, device=args.device)
     return 0
 
 
