@@ -1,8 +1,10 @@
 """The psychometric curve of occlusion order (the paper's figure 4). Taught in chapter 6.
 
 :func:`front_sweep` runs the conditional sampler on collision-course probes
-(:mod:`scoretutor.data.probes`) at several radius ratios and counts how often the larger disk ends in
-front, with binomial error bars (:func:`binomial_interval`, the Wilson interval).
+(:mod:`scoretutor.data.probes`) at several radius ratios, reads every sample
+(:func:`scoretutor.data.probes.read_occlusion`: larger in front, smaller in front, blended, neither, no
+contact) and counts each reading, with binomial error bars (:func:`binomial_interval`, the Wilson
+interval) on the frequency of "larger in front" among decided samples and on the blend fraction.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import checks
-from .data.probes import Probes, collision_probes, front_disk
+from .data.probes import BLENDED, CATEGORIES, LARGER, NEITHER, SMALLER, Probes, collision_probes, read_occlusion
 
 if TYPE_CHECKING:  # the sampler (and torch) are imported only when a sweep runs
     from .sampling import SampleTrace
@@ -49,17 +51,17 @@ def binomial_interval(successes, trials, z: float = 1.96) -> tuple[np.ndarray, n
 @dataclass
 class FrontSweep:
     """What :func:`front_sweep` returns: sampled next frames of collision probes at several radius
-    ratios, and which disk each puts in front. Taught in chapter 6.
+    ratios, and how each is read. Taught in chapter 6.
 
     * ``ratios``: ``(R,)`` the radius ratios (small / large), in the order given;
     * ``probes``: one :class:`Probes` batch of ``R * n_probes`` probes, ratio by ratio (probes
       ``i * n_probes`` to ``(i + 1) * n_probes - 1`` have ratio ``ratios[i]``; probe ``j`` of every ratio
       has the same direction, luminances and background);
     * ``samples``: float32 ``(R, n_probes, n_samples, H, W)``, NaN where a chain diverged;
-    * ``large_front``: bool ``(R, n_probes, n_samples)``, the sample puts the larger disk in front
-      (:func:`front_disk`); ``error``: the distance of its overlap luminance to the nearer disk's;
-    * ``front_visible``: float ``(R, n_probes, n_samples)``, the visible fraction of the disk it puts in
-      front (:class:`FrontDecision`): near 1 when that disk is drawn whole, in its own luminance;
+    * ``category``: str ``(R, n_probes, n_samples)``, the reading of each sample
+      (:func:`scoretutor.data.probes.read_occlusion`, one of its ``CATEGORIES``; a diverged chain's is
+      "neither" but it is not counted); ``coefficient``, ``fit_error``: the reading's blend coefficient
+      and fit error;
     * ``valid``: bool ``(R, n_probes, n_samples)``, the chain did not diverge (only valid samples are
       counted; a chain that ran out of steps returns its last estimate and counts);
     * ``trace``: the sampler's :class:`scoretutor.sampling.SampleTrace`, chains ``(R * n_probes, n_samples)``.
@@ -68,9 +70,9 @@ class FrontSweep:
     ratios: np.ndarray
     probes: Probes
     samples: np.ndarray
-    large_front: np.ndarray
-    error: np.ndarray
-    front_visible: np.ndarray
+    category: np.ndarray
+    coefficient: np.ndarray
+    fit_error: np.ndarray
     valid: np.ndarray
     trace: "SampleTrace"
 
@@ -79,39 +81,65 @@ class FrontSweep:
         """``(R,)`` int: valid samples per ratio."""
         return self.valid.sum(axis=(1, 2))
 
+    def category_counts(self, category: str) -> np.ndarray:
+        """``(R,)`` int: valid samples per ratio read as ``category`` (one of ``CATEGORIES``)."""
+        if category not in CATEGORIES:
+            raise ValueError(f"category must be one of {CATEGORIES}, got {category!r}")
+        return ((self.category == category) & self.valid).sum(axis=(1, 2))
+
+    @property
+    def decided_counts(self) -> np.ndarray:
+        """``(R,)`` int: valid samples read as "larger in front" or "smaller in front"."""
+        return self.category_counts(LARGER) + self.category_counts(SMALLER)
+
     @property
     def large_counts(self) -> np.ndarray:
-        """``(R,)`` int: valid samples per ratio that put the larger disk in front."""
-        return (self.large_front & self.valid).sum(axis=(1, 2))
+        """``(R,)`` int: valid samples per ratio read as "larger in front"."""
+        return self.category_counts(LARGER)
+
+    @property
+    def undecided_counts(self) -> np.ndarray:
+        """``(R,)`` int: valid samples read as "blended" or "neither"."""
+        return self.category_counts(BLENDED) + self.category_counts(NEITHER)
+
+    @staticmethod
+    def _ratio(k, n):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return k / n
 
     @property
     def frequency(self) -> np.ndarray:
-        """``(R,)`` fraction of valid samples with the larger disk in front (NaN without valid samples)."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return self.large_counts / self.counts
+        """``(R,)`` fraction of **decided** samples with the larger disk in front (NaN without any)."""
+        return self._ratio(self.large_counts, self.decided_counts)
 
     @property
     def stderr(self) -> np.ndarray:
-        """``(R,)`` binomial standard error ``sqrt(p (1 - p) / n)`` of :attr:`frequency`."""
+        """``(R,)`` binomial standard error ``sqrt(p (1 - p) / n)`` of :attr:`frequency` (n: decided samples)."""
         p = self.frequency
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.sqrt(p * (1 - p) / self.counts)
+            return np.sqrt(p * (1 - p) / self.decided_counts)
+
+    @property
+    def undecided_fraction(self) -> np.ndarray:
+        """``(R,)`` fraction of valid samples read as "blended" or "neither"."""
+        return self._ratio(self.undecided_counts, self.counts)
+
+    def fraction(self, category: str) -> np.ndarray:
+        """``(R,)`` fraction of valid samples read as ``category``."""
+        return self._ratio(self.category_counts(category), self.counts)
 
     def interval(self, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
-        """``(low, high)``, each ``(R,)``: the Wilson interval (:func:`binomial_interval`) of each frequency.
+        """``(low, high)``, each ``(R,)``: the Wilson interval (:func:`binomial_interval`) of
+        :attr:`frequency` (among decided samples).
 
         The interval treats every sample as an independent draw. Several samples of one probe share its
         geometry and luminances, so with ``n_samples > 1`` it is somewhat too narrow: for error bars, prefer
         many probes with one sample each."""
-        return binomial_interval(self.large_counts, self.counts, z)
+        return binomial_interval(self.large_counts, self.decided_counts, z)
 
-    def reliable_fraction(self, threshold: float = 0.8) -> np.ndarray:
-        """``(R,)`` fraction of valid samples that draw the disk they put in front whole, in its own
-        luminance: its visible fraction is at least ``threshold``. (Read by what the sample shows, like
-        the decision itself, so a sharp sample whose disks sit a pixel off the probe's continuation counts.)"""
-        good = (self.front_visible >= threshold) & self.valid
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return good.sum(axis=(1, 2)) / self.counts
+    def undecided_interval(self, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+        """``(low, high)``: the Wilson interval of :attr:`undecided_fraction` (blended + neither)."""
+        return binomial_interval(self.undecided_counts, self.counts, z)
 
     def monotone(self, z: float = 1.96) -> bool:
         """True when the frequency falls with the ratio within its error bars: no ratio's interval
@@ -125,14 +153,18 @@ class FrontSweep:
         return True
 
     def table(self, z: float = 1.96) -> str:
-        """A plain-text table: ratio, samples, frequency of "larger in front" with its standard error
-        and interval, and the fraction of samples drawing the front disk whole (3 decimals)."""
+        """A plain-text table: ratio, samples, the fraction of each reading, "larger in front" among
+        decided samples with its interval, and blended + neither with its interval (2 decimals)."""
         low, high = self.interval(z)
-        counts, freq, err, reliable = self.counts, self.frequency, self.stderr, self.reliable_fraction()
-        lines = [f"{'ratio':>6} {'samples':>8} {'larger in front':>16} {'interval':>15} {'whole':>9}"]
+        ulow, uhigh = self.undecided_interval(z)
+        short = {"larger in front": "larger", "smaller in front": "smaller", "no contact": "no contact"}
+        head = "".join(f"{short.get(c, c):>11}" for c in CATEGORIES)
+        lines = [f"{'ratio':>5} {'n':>4}{head}  {'larger/decided':>20}  {'blended+neither':>20}"]
         for i, r in enumerate(self.ratios):
-            lines.append(f"{r:>6.2f} {int(counts[i]):>8d} {freq[i]:>9.3f} ± {err[i]:.3f} "
-                         f"[{low[i]:.3f}, {high[i]:.3f}] {reliable[i]:>9.3f}")
+            cells = "".join(f"{self.fraction(c)[i]:>11.2f}" for c in CATEGORIES)
+            lines.append(f"{r:>5.2f} {int(self.counts[i]):>4d}{cells}  "
+                         f"{self.frequency[i]:>4.2f} [{low[i]:.2f}, {high[i]:.2f}]"
+                         f"{'':>5}  {self.undecided_fraction[i]:>4.2f} [{ulow[i]:.2f}, {uhigh[i]:.2f}]")
         return "\n".join(lines)
 
 
@@ -147,8 +179,8 @@ def front_sweep(model, ratios, n_probes: int, n_samples: int = 1, *, probe_seed:
     ``probe_options`` go to :func:`collision_probes`),
     each sampled ``n_samples`` times in **one** call of :func:`scoretutor.sampling.sample`
     (``sampler_options``: ``h0``, ``beta``, ``sigma_stop``, ``max_steps``, ``batch_size`` ...;
-    ``seed`` as there; warnings are off: divergences are reported in the result). Each sample's front
-    disk is decided by :func:`front_disk`. Returns a :class:`FrontSweep`.
+    ``seed`` as there; warnings are off: divergences are reported in the result). Each sample is read by
+    :func:`scoretutor.data.probes.read_occlusion`. Returns a :class:`FrontSweep`.
     """
     from .sampling import sample
 
@@ -165,16 +197,15 @@ def front_sweep(model, ratios, n_probes: int, n_samples: int = 1, *, probe_seed:
     samples, trace = sample(model, probes.conditioning, n_samples, seed=seed, warn=False, **sampler_options)
     frames = samples[:, :, 0].detach().float().cpu().numpy()  # (R * n, m, H, W)
     valid = np.isfinite(frames).all(axis=(2, 3))
-    decision = front_disk(np.where(valid[..., None, None], frames, 0.0), probes)
+    reading = read_occlusion(frames, probes)
     shape = (r.size, n_probes, n_samples)
     return FrontSweep(
         ratios=r,
         probes=probes,
         samples=frames.reshape(shape + frames.shape[-2:]),
-        large_front=decision.large_front.reshape(shape),
-        error=np.where(valid, decision.error, np.nan).reshape(shape),
-        front_visible=np.where(valid, np.where(decision.large_front, decision.visible_large, decision.visible_small),
-                               np.nan).reshape(shape),
+        category=reading.category.reshape(shape),
+        coefficient=reading.coefficient.reshape(shape),
+        fit_error=reading.fit_error.reshape(shape),
         valid=valid.reshape(shape),
         trace=trace,
     )

@@ -22,21 +22,16 @@ def sharpness(images):
     return np.sqrt((dx**2).mean(axis=(-2, -1)) + (dy**2).mean(axis=(-2, -1)))
 
 
-def larger_in_front(predicted, probes):
-    """Exercise 6.3: the disk that stays whole is in front. Count the pixels showing each disk's luminance,
-    relative to the count where that disk is whole; the larger disk is in front when the smaller one shows less."""
-    predicted = np.asarray(predicted, dtype=float)                        # (n, m, H, W)
-    visible = []
-    for disk, whole_frame in ((0, probes.target_large_front), (1, probes.target_small_front)):
-        lum = probes.luminance[:, disk, None, None]                         # (n, 1, 1)
-        shown = (np.abs(predicted - lum[:, None]) < 0.1).sum(axis=(-2, -1))  # (n, m)
-        whole = (np.abs(whole_frame - lum) < 0.1).sum(axis=(-2, -1))       # (n,)
-        visible.append(shown / whole[:, None])
-    return visible[1] < visible[0]
+def blend_coefficient(frame, first, second):
+    """Exercise 6.3: minimise sum((frame - second - a d)**2) over a, with d = first - second: setting the
+    derivative to zero gives a = <frame - second, d> / <d, d>, per image."""
+    frame, first, second = (np.asarray(v, dtype=float) for v in (frame, first, second))
+    d = first - second
+    return ((frame - second) * d).sum(axis=(-2, -1)) / (d * d).sum(axis=(-2, -1))
 
 
 SOLUTIONS = {
     "check_ideal_noise_levels": ideal_noise_levels,
     "check_sharpness": sharpness,
-    "check_larger_in_front": larger_in_front,
+    "check_blend_coefficient": blend_coefficient,
 }

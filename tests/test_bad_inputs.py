@@ -21,6 +21,7 @@ from scoretutor import checkpoints, checks
 from scoretutor.atomic import DiskFullError, atomic_save
 from scoretutor.cli import main as cli_main
 from scoretutor.data import download
+from scoretutor.data.probes import blend_coefficient, collision_probes, read_occlusion
 from scoretutor.data.sources import LeavesSource
 from scoretutor.exercises import verify
 from scoretutor.run_record import RunFolderBusy, RunLock, RunRecord, read_checkpoint
@@ -302,6 +303,10 @@ def _zip(tmp_path, members: int, size: int):
     return path
 
 
+def _probes():
+    return collision_probes(3, 0.8, seed=0)
+
+
 def _busy(tmp_path):
     (tmp_path / "busy").mkdir()
     held = RunLock.acquire(tmp_path / "busy")
@@ -371,6 +376,29 @@ LIB_ROWS = [
      TypeError, r"noisy must be a floating-point tensor .*x.float\(\) / 255"),
     ("stack_inputs: uint8 past frames", lambda t: stack_inputs(torch.zeros(1, 2, 8, 8, dtype=torch.uint8)),
      TypeError, r"past must be a floating-point tensor"),
+    ("read_occlusion: frames for another batch", lambda t: read_occlusion(np.zeros((2, 32, 32)), _probes()),
+     ValueError, r"predicted must have shape \(3, 32, 32\) or \(3, m, 32, 32\), got \(2, 32, 32\)"),
+    ("read_occlusion: 16x16 frames", lambda t: read_occlusion(np.zeros((3, 16, 16)), _probes()),
+     ValueError, r"predicted must have shape \(3, 32, 32\)"),
+    ("read_occlusion: probes without a past", lambda t: read_occlusion(np.zeros((3, 32, 32)),
+                                                                      collision_probes(3, 0.8, k=0)),
+     ValueError, r"needs probes with at least one past frame"),
+    ("read_occlusion: blend_band reversed", lambda t: read_occlusion(np.zeros((3, 32, 32)), _probes(),
+                                                                    blend_band=(0.8, 0.2)),
+     ValueError, r"blend_band must be \(low, high\) with 0 <= low < high <= 1, got \(0.8, 0.2\)"),
+    ("read_occlusion: max_fit_error 0", lambda t: read_occlusion(np.zeros((3, 32, 32)), _probes(), max_fit_error=0),
+     ValueError, r"max_fit_error must be positive, got 0"),
+    ("read_occlusion: max_blur NaN", lambda t: read_occlusion(np.zeros((3, 32, 32)), _probes(),
+                                                             max_blur=float("nan")),
+     ValueError, r"max_blur must be positive \(pixels\), got nan"),
+    ("read_occlusion: max_hidden 1.5", lambda t: read_occlusion(np.zeros((3, 32, 32)), _probes(), max_hidden=1.5),
+     ValueError, r"max_hidden must lie in \(0, 1\], got 1.5"),
+    ("read_occlusion: chunk 0", lambda t: read_occlusion(np.zeros((3, 32, 32)), _probes(), chunk=0),
+     ValueError, r"chunk"),
+    ("blend_coefficient: shapes differ", lambda t: blend_coefficient(np.zeros((2, 4, 4)), np.zeros((2, 4, 4)),
+                                                                    np.zeros((1, 4, 4))),
+     ValueError, r"frame, first and second must be images of one shape \(..., H, W\), got \(2, 4, 4\), "
+                 r"\(2, 4, 4\) and \(1, 4, 4\)"),
     ("atomic_save on a full disk", _full_disk, DiskFullError,
      r"is full .*old.pt was not written and its previous version is intact"),
     ("a second writer on a run folder", _busy, RunFolderBusy, r"is in use by another training run \(PID"),

@@ -1,10 +1,13 @@
-"""Collision-course probes and the front-disk decision (scoretutor.data.probes; the sweep in scoretutor.psychometric)."""
+"""Collision-course probes and the reading of predicted frames (scoretutor.data.probes; the sweep in scoretutor.psychometric)."""
 import numpy as np
 import pytest
 import torch
 
 from scoretutor.data import leaves
-from scoretutor.data.probes import LARGE, SMALL, collision_probes, front_disk
+from scipy.ndimage import gaussian_filter
+
+from scoretutor.data.probes import (BLENDED, CATEGORIES, LARGE, LARGER, NEITHER, NO_CONTACT, SMALL, SMALLER,
+                                     blend_coefficient, collision_probes, read_occlusion)
 
 
 @pytest.fixture(scope="module", params=[0.6, 0.8, 1.0])
@@ -52,28 +55,81 @@ def test_luminances_are_well_separated(probes):
     assert gaps.min() >= 0.25
 
 
-def test_front_disk_decides_the_two_possible_targets(probes):
-    a = front_disk(probes.target_large_front, probes)
-    b = front_disk(probes.target_small_front, probes)
-    assert a.large_front.all() and not b.large_front.any()
-    assert a.error.max() < 1e-4 and b.error.max() < 1e-4 and a.reliable().all()
-    # the pixels of the overlap show the front disk's luminance exactly
-    lum = probes.luminance
-    m = probes.overlap_mask
-    assert np.allclose(probes.target_large_front[m], np.repeat(lum[:, LARGE], m.sum(axis=(1, 2))), atol=1e-5)
-    # the least-squares answer, their average, is neither: off both luminances by half their gap
-    avg = front_disk(0.5 * (probes.target_large_front + probes.target_small_front), probes)
-    assert np.allclose(avg.error, np.abs(lum[:, 0] - lum[:, 1]) / 2, atol=1e-4)
-    assert not avg.reliable(0.1).any()
+def _only(probes, disk):
+    """The probes' target with one disk left out."""
+    c = probes.centres[:, disk:disk + 1, -1:]
+    return leaves.render(c, probes.radius[:, disk:disk + 1], probes.luminance[:, disk:disk + 1],
+                         probes.background, np.zeros((probes.n, 1), int), 32)[:, 0]
 
 
-def test_front_disk_on_samples_and_tensors(probes):
+def _share(reading, category):
+    return float(np.mean(reading.category == category))
+
+
+def test_read_occlusion_reads_each_order_and_blends(probes):
+    a, b = probes.target_large_front, probes.target_small_front
+    ra, rb = read_occlusion(a, probes), read_occlusion(b, probes)
+    assert (ra.category == LARGER).all() and (rb.category == SMALLER).all()
+    np.testing.assert_allclose(ra.coefficient, 1.0, atol=1e-3)
+    np.testing.assert_allclose(rb.coefficient, 0.0, atol=1e-3)
+    assert ra.fit_error.max() < 1e-3 and rb.fit_error.max() < 1e-3
+    np.testing.assert_allclose(ra.centres, probes.centres[:, :, -1], atol=0.05)  # the refit finds the target
+    for w in (0.5, 0.7):
+        mix = read_occlusion(w * a + (1 - w) * b, probes)
+        assert (mix.category == BLENDED).all()
+        np.testing.assert_allclose(mix.coefficient, w, atol=1e-3)
+
+
+@pytest.mark.parametrize("shift", [(0, 1), (1, 0), (-1, -1), (0, -2), (2, 1)])
+def test_read_occlusion_refits_displaced_frames(probes, shift):
+    """A frame whose disks sit a pixel or two off the probe's target is read by what it shows."""
+    ra = read_occlusion(np.roll(probes.target_large_front, shift, axis=(1, 2)), probes)
+    rb = read_occlusion(np.roll(probes.target_small_front, shift, axis=(1, 2)), probes)
+    assert _share(ra, LARGER) >= 0.97 and _share(rb, SMALLER) >= 0.97
+
+
+def test_read_occlusion_with_noise_blur_and_missing_disks(probes):
+    rng = np.random.default_rng(0)
+    a, b = probes.target_large_front, probes.target_small_front
+    noisy = read_occlusion(a + 0.05 * rng.normal(size=a.shape), probes)
+    assert _share(noisy, LARGER) >= 0.99
+    # the one-step (least-squares) answer: a blurred average of the two orders is a blend, not a decision
+    blur = read_occlusion(gaussian_filter(0.5 * (a + b), (0, 1.0, 1.0)), probes)
+    assert _share(blur, BLENDED) >= 0.98 and not np.isin(blur.category, [LARGER, SMALLER]).any()
+    for disk in (LARGE, SMALL):
+        missing = read_occlusion(_only(probes, disk), probes)
+        assert _share(missing, NEITHER) >= 0.95, f"a frame without disk {1 - disk} fits neither order"
+    # the disks where they were in the last past frame: they never touched
+    apart = leaves.render(probes.centres[:, :, -2:-1], probes.radius, probes.luminance, probes.background,
+                          np.tile([SMALL, LARGE], (probes.n, 1)), 32)[:, 0]
+    none = read_occlusion(apart, probes)
+    assert (none.category == NO_CONTACT).all() and np.isnan(none.coefficient).all()
+
+
+def test_read_occlusion_on_samples_tensors_and_nan(probes):
     stack = np.stack([probes.target_large_front, probes.target_small_front, probes.target_large_front], axis=1)
-    dec = front_disk(torch.from_numpy(stack), probes)
-    assert dec.large_front.shape == (300, 3)
-    assert dec.large_front[:, 0].all() and not dec.large_front[:, 1].any() and dec.large_front[:, 2].all()
+    stack[0, 2] = np.nan
+    r = read_occlusion(torch.from_numpy(stack), probes)
+    assert r.category.shape == r.coefficient.shape == r.fit_error.shape == (300, 3)
+    assert r.centres.shape == (300, 3, 2, 2)
+    assert (r.category[:, 0] == LARGER).all() and (r.category[:, 1] == SMALLER).all()
+    assert r.category[0, 2] == NEITHER and (r.category[1:, 2] == LARGER).all()
+    counts = r.counts()
+    assert list(counts) == list(CATEGORIES) and sum(counts.values()) == 900
     with pytest.raises(ValueError, match="predicted"):
-        front_disk(stack[:10], probes)
+        read_occlusion(stack[:10], probes)
+
+
+def test_blend_coefficient_is_the_least_squares_solution():
+    rng = np.random.default_rng(1)
+    first, second = rng.uniform(size=(2, 4, 5, 6))
+    frame = rng.uniform(size=(4, 5, 6))
+    a = blend_coefficient(frame, first, second)
+    for i in range(4):
+        grid = np.linspace(a[i] - 0.1, a[i] + 0.1, 201)
+        sse = [((frame[i] - second[i] - g * (first[i] - second[i])) ** 2).sum() for g in grid]
+        assert abs(grid[int(np.argmin(sse))] - a[i]) < 1e-3
+    assert np.isnan(blend_coefficient(frame, second, second)).all()
 
 
 def test_conditioning_frames_agree_with_the_renderer():
@@ -161,7 +217,7 @@ def test_front_sweep_counts_each_ratio_and_leaves_out_diverged_chains():
     answers[n + 1] = np.nan                                          # one ratio-1 probe: its chains diverge
     sweep = front_sweep(_Oracle(probes.conditioning, answers), ratios, n, 2, probe_seed=5, seed=0,
                         h0=0.2, sigma_stop=0.05)
-    assert sweep.samples.shape == (3, n, 2, 32, 32) and sweep.large_front.shape == (3, n, 2)
+    assert sweep.samples.shape == (3, n, 2, 32, 32) and sweep.category.shape == (3, n, 2)
     assert np.array_equal(sweep.probes.conditioning, probes.conditioning)
     lum = sweep.probes.luminance.reshape(3, n, 2)                     # paired design: only the sizes change
     assert np.array_equal(lum[0], lum[1]) and np.array_equal(lum[0], lum[2])
@@ -169,28 +225,58 @@ def test_front_sweep_counts_each_ratio_and_leaves_out_diverged_chains():
     assert sweep.counts.tolist() == [12, 10, 12] and int(sweep.trace.diverged.sum()) == 2
     assert np.allclose(sweep.frequency, [1.0, 0.6, 4 / 6])
     assert np.allclose(sweep.stderr, np.sqrt(sweep.frequency * (1 - sweep.frequency) / sweep.counts))
-    assert np.allclose(sweep.reliable_fraction(), 1.0)                 # exact frames show one luminance
+    assert sweep.decided_counts.tolist() == [12, 10, 12] and sweep.undecided_fraction.tolist() == [0, 0, 0]
     low, high = sweep.interval()
     assert np.all(low <= sweep.frequency) and np.all(sweep.frequency <= high)
     assert sweep.monotone()
     assert "ratio" in sweep.table() and len(sweep.table().splitlines()) == 4
-    assert np.isnan(sweep.samples[1, 1]).all() and np.isnan(sweep.error[1, 1]).all()
+    assert np.isnan(sweep.samples[1, 1]).all() and np.isnan(sweep.fit_error[1, 1]).all()
 
 
 def test_monotone_flags_a_frequency_that_rises_beyond_its_error_bars():
-    from scoretutor.psychometric import FrontSweep
-
     def sweep(large_counts, n=40):
-        large = np.zeros((len(large_counts), n, 1), dtype=bool)
+        category = np.full((len(large_counts), n, 1), SMALLER, dtype=object)
         for i, c in enumerate(large_counts):
-            large[i, :c] = True
-        return FrontSweep(ratios=np.linspace(0.6, 1.0, len(large_counts)), probes=None, samples=None,
-                          large_front=large, error=np.zeros(large.shape), front_visible=np.ones(large.shape), valid=np.ones(large.shape, bool),
-                          trace=None)
+            category[i, :c] = LARGER
+        return _sweep(category)
 
     assert sweep([40, 36, 20]).monotone()
     assert sweep([38, 40, 21]).monotone()           # a small rise within the error bars is allowed
     assert not sweep([10, 38, 20]).monotone()       # 10/40 then 38/40: a significant rise
+
+
+def _sweep(category, valid=None):
+    from scoretutor.psychometric import FrontSweep
+
+    category = np.asarray(category).astype(str)
+    return FrontSweep(ratios=np.linspace(0.6, 1.0, len(category)), probes=None, samples=None, category=category,
+                      coefficient=np.zeros(category.shape), fit_error=np.zeros(category.shape),
+                      valid=np.ones(category.shape, bool) if valid is None else valid, trace=None)
+
+
+def test_sweep_counts_all_five_readings_and_states_claims_on_decided_samples():
+    from scoretutor.psychometric import binomial_interval
+
+    # ratio 0.6: 6 larger, 2 smaller, 1 blended, 1 neither; ratio 1.0: 2 blended, 1 no contact, 1 larger,
+    # 1 smaller, and one diverged chain that is not counted
+    rows = [[LARGER] * 6 + [SMALLER] * 2 + [BLENDED, NEITHER],
+            [BLENDED, BLENDED, NO_CONTACT, LARGER, SMALLER, NEITHER] + [LARGER] * 4]
+    category = np.array(rows, dtype=object)[:, :, None]
+    valid = np.ones(category.shape, bool)
+    valid[1, 5] = False
+    sw = _sweep(category, valid)
+    assert sw.counts.tolist() == [10, 9]
+    assert {c: sw.category_counts(c).tolist() for c in CATEGORIES} == {
+        LARGER: [6, 5], SMALLER: [2, 1], BLENDED: [1, 2], NEITHER: [1, 0], NO_CONTACT: [0, 1]}
+    assert np.allclose(sw.frequency, [6 / 8, 5 / 6])                # among decided samples only
+    assert np.allclose(sw.undecided_fraction, [2 / 10, 2 / 9])
+    assert np.allclose(sw.interval(), binomial_interval([6, 5], [8, 6]))
+    assert np.allclose(sw.undecided_interval(), binomial_interval([2, 2], [10, 9]))
+    assert np.allclose(sum(sw.fraction(c) for c in CATEGORIES), 1.0)
+    table = sw.table()
+    assert all(word in table for word in ("larger", "smaller", "blended", "neither", "no contact"))
+    with pytest.raises(ValueError, match="category"):
+        sw.category_counts("front")
 
 
 def test_front_sweep_bad_input():
@@ -207,14 +293,14 @@ def test_front_sweep_bad_input():
         front_sweep(torch.nn.Identity(), [1.0], 2)
 
 
-@pytest.mark.parametrize("shift", [(0, 1), (1, 0), (-1, -1), (0, -2)])
-def test_front_disk_reads_displaced_predictions(probes, shift):
-    """A prediction whose disks sit a pixel or two off the probe's target is judged by what it shows
-    (which disk stays whole), not by the luminance at the target's overlap position."""
-    a = np.roll(probes.target_large_front, shift, axis=(1, 2))
-    b = np.roll(probes.target_small_front, shift, axis=(1, 2))
-    da, db = front_disk(a, probes), front_disk(b, probes)
-    assert da.large_front.mean() > 0.97 and db.large_front.mean() < 0.03
-    exact = front_disk(probes.target_large_front, probes)
-    np.testing.assert_allclose(exact.visible_large, 1.0)
-    assert np.all(exact.visible_small < 1.0)
+def test_measure_occlusion_refuses_bad_arguments():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "measure_occlusion.py"
+    spec = importlib.util.spec_from_file_location("measure_occlusion", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    for argv in (["--n", "0"], ["--ratios", "1.5"]):
+        with pytest.raises(SystemExit):
+            tool.main(argv)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import metrics
-from ..data.probes import Probes, collision_probes, front_disk
+from ..data.probes import blend_coefficient, collision_probes
 from ..schedule import ideal_noise_levels
 from . import check_function as _check_function  # private name: only check_<exercise> names are public
 
-__all__ = ["check_ideal_noise_levels", "check_sharpness", "check_larger_in_front"]
+__all__ = ["check_ideal_noise_levels", "check_sharpness", "check_blend_coefficient"]
 
 
 def _levels_without_last(h0, beta, sigma0, sigma_stop):
@@ -91,41 +91,38 @@ def check_sharpness(fn, *, seed=None):
              "values and mean(dy**2) over its (H - 1) x W values, per image, added, then the square root")
 
 
-class _Probes(Probes):
-    """A :class:`scoretutor.data.probes.Probes` batch with a one-line repr, for the checker's messages."""
+def _blend_over_overlap_only(frame, first, second):
+    frame, first, second = (np.asarray(v, dtype=np.float64) for v in (frame, first, second))
+    diff = first - second
+    mask = np.abs(diff) > 0.5 * np.abs(diff).max(axis=(-2, -1), keepdims=True)
+    num = ((frame - second) * diff * mask).sum(axis=(-2, -1))
+    return num / (diff**2 * mask).sum(axis=(-2, -1))
 
-    def __repr__(self) -> str:
-        return f"Probes(n={self.n}, radius_ratio={float(self.radius_ratio[0]):.3g})"
 
-
-def check_larger_in_front(fn, *, seed=None):
-    """Exercise 6.3: ``fn(predicted, probes)`` -> bool ``(n, m)``, True where sample ``j`` of probe ``i`` puts
-    the larger disk in front. ``predicted`` ``(n, m, H, W)``; ``probes`` a :class:`scoretutor.data.probes.Probes`
-    batch of ``n`` probes. For each disk, its visible fraction is the number of predicted pixels within 0.1
-    (strictly) of its luminance, divided by the same count in the probe's target where that disk is in
-    front (``target_large_front`` for the larger, ``target_small_front`` for the smaller); the larger disk
-    is in front when the smaller disk's visible fraction is strictly below the larger's (reference:
-    :func:`scoretutor.data.probes.front_disk`, its ``large_front``). The trials blend the two possible next
-    frames in random proportions, shift some of them by a pixel or two, and include the exact targets."""
+def check_blend_coefficient(fn, *, seed=None):
+    """Exercise 6.3: ``fn(frame, first, second)`` -> the least-squares blend coefficient ``a`` of each
+    image, ``frame ~ second + a (first - second)``: ``<frame - second, first - second> / |first - second|^2``
+    over each image's pixels, shape ``(B,)`` for ``(B, H, W)`` inputs (reference:
+    :func:`scoretutor.data.probes.blend_coefficient`). The trials are collision probes' two possible
+    next frames, blended in random proportions (some beyond 0 and 1) with a little noise added."""
 
     def inputs(rng):
-        n, m = int(rng.integers(2, 6)), int(rng.integers(2, 5))
+        n = int(rng.integers(2, 6))
         probes = collision_probes(n, float(rng.uniform(0.6, 1.0)), seed=int(rng.integers(2**31)))
-        weight = rng.uniform(size=(n, m, 1, 1))  # 1: larger disk in front, 0: smaller in front
-        weight[:, 0] = rng.integers(0, 2, size=(n, 1, 1))  # the first sample of each probe: an exact target
-        predicted = weight * probes.target_large_front[:, None] + (1 - weight) * probes.target_small_front[:, None]
-        predicted = np.roll(predicted, tuple(rng.integers(-2, 3, size=2)), axis=(-2, -1))
-        predicted[:, 1:] += 0.02 * rng.normal(size=predicted[:, 1:].shape)
-        return (predicted, _Probes(**vars(probes)))
-
-    def reference(predicted, probes):
-        return front_disk(predicted, probes).large_front
+        first, second = probes.target_large_front.astype(np.float64), probes.target_small_front.astype(np.float64)
+        weight = rng.uniform(-0.2, 1.2, size=(n, 1, 1))
+        frame = second + weight * (first - second) + 0.05 * rng.normal(size=first.shape)
+        return (frame, first, second)
 
     return _check_function(
-        fn, reference, inputs, name="Exercise 6.3 (larger_in_front)", trials=6, rtol=0, atol=0, seed=seed,
-        reference_name="scoretutor.data.probes.front_disk(predicted, probes).large_front",
-        mistakes=(("has the answer the wrong way round (True where the smaller disk is in front)",
-                   lambda predicted, probes: ~front_disk(predicted, probes).large_front),),
-        hint="for each disk, count the predicted pixels strictly within 0.1 of its luminance and divide by the "
-             "same count in the target where that disk is in front; the larger disk is in front when the "
-             "smaller disk's fraction is strictly below the larger's")
+        fn, blend_coefficient, inputs, name="Exercise 6.3 (blend_coefficient)", trials=6, rtol=1e-6, atol=1e-9,
+        seed=seed, reference_name="scoretutor.data.probes.blend_coefficient",
+        mistakes=(("has the two renderings the wrong way round: a = 1 must give first, a = 0 second",
+                   lambda frame, first, second: blend_coefficient(frame, second, first)),
+                  ("divides by |first - second| instead of its square",
+                   lambda frame, first, second: blend_coefficient(frame, first, second)
+                   * np.sqrt(((np.asarray(first) - second) ** 2).sum(axis=(-2, -1)))),
+                  ("counts only the strongest differences: every pixel enters the sums (where the two "
+                   "renderings agree it adds nothing)", _blend_over_overlap_only)),
+        hint="with d = first - second, a = sum((frame - second) * d) / sum(d * d), the sums over each image's "
+             "pixels (axis=(-2, -1)): the a that minimises sum((frame - second - a d)**2)")
