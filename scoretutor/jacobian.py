@@ -32,6 +32,8 @@ __all__ = [
     "contributions",
     "observation_vjp",
     "hutchinson_trace",
+    "trace_from_probes",
+    "power_iteration",
     "asymmetry",
     "asymmetry_estimate",
     "top_eigen",
@@ -197,6 +199,17 @@ def _rademacher(shape, seed: int, like: torch.Tensor) -> torch.Tensor:
     return (torch.randint(0, 2, shape, generator=g) * 2 - 1).to(like.dtype).to(like.device)
 
 
+def trace_from_probes(model: nn.Module, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Hutchinson's estimate of ``tr J_y`` at one input from given probes: the mean of ``z_p^T J_y z_p``
+    over the ``P`` images ``z`` ``(P, H, W)`` (one batched JVP). Taught in chapter 8 (exercise 8.2)."""
+    _check_model(model, needs_observation=True)
+    x = _check_x(model, x, single=True)
+    if not isinstance(z, torch.Tensor) or z.dim() != 3 or z.shape[-2:] != x.shape[-2:]:
+        raise ValueError(f"z must be probes (P, {x.shape[-2]}, {x.shape[-1]}), got {getattr(z, 'shape', z)!r}")
+    z = z.to(x.dtype)
+    return (z * _jy(model, x, z)).sum(dim=(-2, -1)).mean()
+
+
 def hutchinson_trace(model: nn.Module, x: torch.Tensor, probes: int = 32, *, seed: int = 0,
                      batch: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """Hutchinson's estimate of ``tr J_y`` from JVPs: the mean of ``z^T J_y z`` over Rademacher probes
@@ -221,6 +234,21 @@ def hutchinson_trace(model: nn.Module, x: torch.Tensor, probes: int = 32, *, see
     quad = torch.cat(quad).view(b, probes)
     se = quad.std(dim=1) / probes**0.5 if probes > 1 else torch.full((b,), float("nan"), dtype=quad.dtype)
     return quad.mean(dim=1), se
+
+
+def power_iteration(matvec, v0: torch.Tensor, iters: int = 50) -> torch.Tensor:
+    """``iters`` steps of the power iteration ``v <- A v / |A v|`` from ``v0`` (normalised first), for a
+    linear map ``matvec(v) = A v`` on vectors of ``v0``'s shape: converges to the eigenvector of the
+    eigenvalue largest in magnitude (at the rate of the ratio of the two largest). Taught in chapter 8
+    (exercise 8.3); :func:`top_eigen` iterates several vectors at once."""
+    iters = checks.integer(iters, "iters", 0)
+    if not isinstance(v0, torch.Tensor) or not v0.is_floating_point() or float(v0.norm()) == 0.0:
+        raise ValueError("v0 must be a non-zero floating-point tensor")
+    v = v0 / v0.norm()
+    for _ in range(iters):
+        av = matvec(v)
+        v = av / av.norm()
+    return v
 
 
 def asymmetry(jy: torch.Tensor) -> float:

@@ -154,3 +154,14 @@ def test_bad_input(row, action, kind, pattern):
     x = torch.rand(1, 3, 8, 8, dtype=torch.float64)
     with pytest.raises(kind, match=pattern):
         action(net, x)
+
+
+def test_trace_from_probes_and_power_iteration_against_exact(case):
+    net, x, jac = case
+    _, jy = J.split_jacobian(jac, net)
+    eye = torch.eye(64, dtype=torch.float64).reshape(64, 8, 8)  # the basis as probes: exact trace
+    assert float(J.trace_from_probes(net, x, eye)) * 64 == pytest.approx(float(torch.trace(jy)), rel=1e-9)
+    a = jy.T @ jy  # symmetric positive semi-definite
+    vals, vecs = torch.linalg.eigh(a)
+    v = J.power_iteration(lambda u: a @ u, torch.ones(64, dtype=torch.float64), iters=500)
+    assert abs(float(v @ vecs[:, -1])) > 1 - 1e-8
