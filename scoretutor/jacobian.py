@@ -100,8 +100,9 @@ def full_jacobian(model: nn.Module, x: torch.Tensor, *, pixels=None, chunk: int 
     result (``H W x C H W`` numbers: 12.6 MB in float32 for ``C = 3`` at 32x32) plus the forward's saved
     activations plus ``chunk`` times one image's backward activations (about 4 MB for the 64-channel
     U-net at 32x32 in float32: about 0.8 GB more at ``chunk = 64``, measured by
-    ``benchmarks/jacobian_speed.py``); a smaller ``chunk`` bounds it. On a CPU the vectorised backward
-    pass is compute-bound: it is not much faster than one row at a time (the benchmark says how much).
+    ``benchmarks/jacobian_speed.py``); a smaller ``chunk`` bounds it. With one CPU thread the vectorised
+    pass is compute-bound and no faster than one row at a time; its gain comes from fewer, larger
+    calls (5x with two threads on the course's CPU; the benchmark prints the figures).
     """
     _check_model(model)
     x = _check_x(model, x, single=True)
