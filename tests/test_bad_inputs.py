@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from scoretutor import checkpoints, checks
+from scoretutor import checkpoints, checks, jacobian
 from scoretutor.atomic import DiskFullError, atomic_save
 from scoretutor.cli import main as cli_main
 from scoretutor.data import download
@@ -411,6 +411,13 @@ LIB_ROWS = [
     ("extract a zip that unpacks to too much", lambda t: download.extract_zip(_zip(t, 2, 600), t / "out",
                                                                              max_bytes=1000),
      ValueError, r"would unpack to .* GB, more than the .* GB allowed \(a zip bomb"),
+    ("Jacobian of a network in training mode", lambda t: jacobian.full_jacobian(_model().train(), torch.rand(3, 8, 8)),
+     ValueError, r"model is in training mode: .*call model.eval\(\) first"),
+    ("Jacobian of a batch", lambda t: jacobian.full_jacobian(_model(), torch.rand(2, 3, 8, 8)), ValueError,
+     r"x must hold one input, \(C, H, W\) or \(1, C, H, W\), got a batch of shape \(2, 3, 8, 8\)"),
+    ("J_y of a prediction-only network", lambda t: jacobian.hutchinson_trace(
+        UNet(k=2, width=4, prediction_only=True).eval(), torch.rand(1, 2, 8, 8)),
+     ValueError, r"prediction-only network: it has no noisy-observation input, so it has no J_y"),
 ]
 
 

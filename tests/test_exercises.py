@@ -145,6 +145,13 @@ WRONG = [
     ("ch07", "check_linear_extrapolation",
      lambda past: 2 * past[:, -1:] - past[:, -2:-1], "Your version does not clip to [0, 1]"),
     ("ch07", "check_ssim", lambda x, y: 0.5, "Hint: weight the local means"),
+    ("ch08", "check_observation_contribution", lambda model, x: model(x),
+     "Your version returns model(x), the whole estimate"),
+    ("ch08", "check_trace_from_probes",
+     lambda model, x, z: solutions_fn("ch08", "trace_from_probes")(model, x, z) * z.shape[0],
+     "Your version sums z^T J_y z over the probes"),
+    ("ch08", "check_power_iteration",
+     lambda matvec, v0, iters: matvec(matvec(v0)), "Hint: v = v0 / v0.norm()"),
 ]
 
 
