@@ -10,6 +10,11 @@ held-out table); and **rendered once** (:func:`card_markdown`). Its fields:
   sessions (a resumed run may have several); ``data``: one line describing the training data;
 * ``seed``, ``epochs``, ``batch_size``, ``wall_time_s``, ``torch_version``;
 * ``final_metrics``: the shipped epoch's ``train_loss``, ``val_loss``, ``val_psnr``, ``lr``;
+* ``dataset``: the training data's name, a key of :data:`scoretutor.data.sources.DATA_SOURCES`
+  (``"leaves"``, ``"davis32"``); ``python -m scoretutor evaluate`` scores a checkpoint on it;
+* ``training_sequences``, ``test_sequences`` (DAVIS32 only): the sorted names of the DAVIS
+  sequences the run trained on and of those it kept for testing (:data:`DATA_FIELDS`); any other
+  sequence of a DAVIS folder is held out from both;
 * ``parent`` (fine-tuned runs only): the record of the checkpoint the run started from
   (:func:`parent_record`), itself with a ``parent`` when that one was fine-tuned too: the lineage;
 * added by the export: ``selected``, ``parameters``, ``stored_dtype``, ``denoising_table``,
@@ -17,11 +22,13 @@ held-out table); and **rendered once** (:func:`card_markdown`). Its fields:
 """
 from __future__ import annotations
 
-__all__ = ["PARENT_KEYS", "run_card", "parent_record", "card_markdown"]
+__all__ = ["PARENT_KEYS", "DATA_FIELDS", "run_card", "parent_record", "card_markdown", "card_dataset"]
 
 #: the fields of a parent's card that a fine-tuned card repeats (its lineage)
 PARENT_KEYS = ("command", "commit", "data", "epochs", "wall_time_s", "hardware")
 _METRICS = ("train_loss", "val_loss", "val_psnr", "lr")
+#: the structured fields that say which DAVIS sequences a run trained and was tested on
+DATA_FIELDS = ("training_sequences", "test_sequences")
 
 
 def run_card(state: dict) -> dict:
@@ -39,6 +46,11 @@ def run_card(state: dict) -> dict:
         "wall_time_s": round(float(state.get("wall_time_s", 0.0)), 1),
         "hardware": list(state.get("hardware", [])),
     }
+    if config.get("data"):
+        card["dataset"] = config["data"]
+    for key in DATA_FIELDS:
+        if (state.get("data_fields") or {}).get(key) is not None:
+            card[key] = list(state["data_fields"][key])
     if history:
         card["final_metrics"] = {key: history[-1][key] for key in _METRICS}
     if state.get("parent"):
@@ -46,6 +58,20 @@ def run_card(state: dict) -> dict:
     if state.get("torch_version"):
         card["torch_version"] = state["torch_version"]
     return card
+
+
+def card_dataset(card: dict) -> str | None:
+    """The name of the data a card's checkpoint was trained on (``"leaves"``, ``"davis32"``): its
+    ``dataset`` field, else read from its ``data`` line (cards written before that field), else None.
+    Taught in chapter 5."""
+    if card.get("dataset"):
+        return str(card["dataset"])
+    data = str(card.get("data") or "")
+    if data.startswith("DAVIS32"):
+        return "davis32"
+    if data.startswith("Moving Leaves"):
+        return "leaves"
+    return None
 
 
 def parent_record(checkpoint: str, card: dict) -> dict:
@@ -67,6 +93,8 @@ def _fmt(value) -> str:
 def _field_lines(key: str, label: str, value) -> list[str]:
     """Markdown list lines for one card field (commands and commits in code spans)."""
     code = key in ("command", "commit")
+    if key in DATA_FIELDS:
+        return [f"- {label} ({len(value)}): " + ", ".join(str(v) for v in value)]
     if isinstance(value, list):
         return [f"- {label}:"] + [f"  - `{v}`" if code else f"  - {v}" for v in value]
     if isinstance(value, dict):
@@ -79,6 +107,9 @@ _TRAINING_FIELDS = (
     ("command", "Command"),
     ("commit", "Commit"),
     ("data", "Data"),
+    ("dataset", "Dataset"),
+    ("training_sequences", "Training sequences"),
+    ("test_sequences", "Test sequences"),
     ("seed", "Seed"),
     ("epochs", "Epochs"),
     ("selected", "Checkpoint"),

@@ -11,7 +11,8 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["psnr", "ssim", "sharpness", "denoising_table", "format_table", "TABLE_SIGMAS"]
+__all__ = ["psnr", "ssim", "sharpness", "denoising_table", "common_target_table", "format_table",
+           "TABLE_SIGMAS"]
 
 #: the noise levels that every denoising table reports: the model cards, chapters 5 and 7, ``evaluate``
 TABLE_SIGMAS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -177,6 +178,27 @@ def denoising_table(model, frames, k: int | None = None, sigmas=TABLE_SIGMAS, se
             "output_psnr": psnr(out, target),
         })
     return rows
+
+
+def common_target_table(model, clips, sigmas=TABLE_SIGMAS, seed: int = 0, *, batch_size: int = 512,
+                        device=None) -> list[dict]:
+    """:func:`denoising_table` on common targets: the **last frame** of every clip, seen through the
+    ``model.k`` frames before it, so that networks with different ``k`` (and a prediction-only one) are
+    scored on the same target frames with the same noise ``sigma z`` (``z`` drawn from ``seed`` for
+    one target per clip), as figure 6 compares them. Taught in chapter 7.
+
+    ``clips``: ``(N, T, H, W)`` in [0, 1], ``T > model.k``. Returns one row per sigma, like
+    :func:`denoising_table`: the input PSNR is the same for every model given the same clips.
+    """
+    from .unet import UNet
+
+    if not isinstance(model, UNet):
+        raise TypeError(f"model must be a scoretutor.unet.UNet, got {type(model).__name__}")
+    shape = tuple(getattr(clips, "shape", np.shape(clips)))
+    if len(shape) != 4 or shape[1] <= model.k:
+        raise ValueError(f"clips must have shape (N, T, H, W) with T > k={model.k}, got {shape}")
+    last = clips[:, shape[1] - 1 - model.k:]
+    return denoising_table(model, last, sigmas=sigmas, seed=seed, batch_size=batch_size, device=device)
 
 
 def format_table(rows: list[dict]) -> str:

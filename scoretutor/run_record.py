@@ -390,6 +390,7 @@ class RunRecord:
         if commit not in self.commits:
             self.commits.append(commit)
         self.data = None
+        self.data_fields = dict(saved.get("data_fields") or {}) if saved else {}
 
     @classmethod
     def open(cls, config, *, resume: bool, command: str | None = None) -> "RunRecord":
@@ -479,6 +480,7 @@ class RunRecord:
             "hardware": self.hardware,
             "commits": self.commits,
             "data": self.data,
+            "data_fields": self.data_fields,
             "torch_version": str(torch.__version__),
             "parent": self.parent,
         }

@@ -60,21 +60,20 @@ def get_device(override: str | None = None, *, verbose: bool = True):
     """
     import torch
 
-    name = override or os.environ.get("SCORETUTOR_DEVICE") or None
+    if override:
+        return checks.device(override, "device")
+    name = os.environ.get("SCORETUTOR_DEVICE") or None
     if name:
-        device = torch.device(name)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} was asked for, but no CUDA GPU is available")
-        return device
+        return checks.device(name, "$SCORETUTOR_DEVICE")
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     if verbose:
         print(
-            "*** No GPU found: running on the CPU. Chapters then use their quick profile (small "
-            "experiments, pretrained checkpoints) unless SCORETUTOR_PROFILE=full. "
-            "On Colab: Runtime > Change runtime type > GPU. ***"
+            "*** No GPU found: running on the CPU. ***\n"
+            "Chapters then use their quick profile (small experiments, pretrained checkpoints)\n"
+            "unless SCORETUTOR_PROFILE=full. On Colab: Runtime > Change runtime type > GPU."
         )
     return torch.device("cpu")
 

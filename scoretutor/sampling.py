@@ -12,6 +12,7 @@ with the schedule of :mod:`scoretutor.schedule`:
 from __future__ import annotations
 
 import math
+import textwrap
 import warnings
 from dataclasses import dataclass
 
@@ -60,14 +61,16 @@ class SampleTrace:
         return ~self.converged & ~self.diverged
 
     def summary(self) -> str:
-        """One line: how many chains converged, ran out of steps or diverged, and their NFE."""
+        """Two lines of at most 88 characters: how many chains converged, ran out of steps
+        or diverged, and their NFE (a line too long for extreme settings wraps, indented)."""
         total = self.nfe.numel()
         nfe = self.nfe.double()
-        return (f"{total} chains: {int(self.converged.sum())} converged (sigma < {self.sigma_stop:g}), "
-                f"{int(self.out_of_steps.sum())} out of steps (max_steps={self.max_steps}), "
-                f"{int(self.diverged.sum())} diverged (sigma > {self.diverge_sigma:g} or not finite); "
+        counts = (f"{total} chains: {int(self.converged.sum())} converged (sigma < {self.sigma_stop:g}), "
+                  f"{int(self.out_of_steps.sum())} out of steps (max_steps={self.max_steps}),")
+        rest = (f"{int(self.diverged.sum())} diverged (sigma > {self.diverge_sigma:g} or not finite); "
                 f"NFE per sample: mean {float(nfe.mean()):.1f}, min {int(self.nfe.min())}, "
                 f"max {int(self.nfe.max())}")
+        return "\n".join(textwrap.fill(line, 88, subsequent_indent="    ") for line in (counts, rest))
 
 
 def _check_start(sigma0, start) -> tuple[float, float]:

@@ -253,8 +253,10 @@ class GaussianMixturePrior(_GaussianMixture1D):
 
     def __repr__(self) -> str:
         fmt = lambda a: ", ".join(f"{v:.4g}" for v in a)  # noqa: E731
-        return (f"GaussianMixturePrior(means=[{fmt(self.means)}], stds=[{fmt(self.stds)}], "
-                f"weights=[{fmt(self.weights)}])")
+        head = f"GaussianMixturePrior(means=[{fmt(self.means)}], stds=[{fmt(self.stds)}],"
+        tail = f"weights=[{fmt(self.weights)}])"
+        # within the book's 88-column code column: a long one continues on a second line
+        return f"{head} {tail}" if len(head) + len(tail) < 88 else f"{head}\n    {tail}"
 
 
 # --------------------------------------------------------------------------------------------

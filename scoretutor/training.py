@@ -320,6 +320,7 @@ def _run(record: RunRecord, config: TrainConfig, t_start: float, resume: bool, s
 
     source = source if source is not None else make_source(config)
     record.data = source.describe()
+    record.data_fields = source.data_fields()
     val_x, val_target = _validation_set(source, config, device)
     k, batch = config.k, config.batch_size
     check_every = 1 if device.type == "cpu" else 50  # a loss check costs a device sync on a GPU

@@ -3,13 +3,13 @@ import torch
 
 
 def bias_free_norm(x, running_sd, scale):
-    """Exercise 4.1: eval-mode bias-free batch norm: divide each channel by its running standard
+    """Exercise 4.2: eval-mode bias-free batch norm: divide each channel by its running standard
     deviation and multiply by its learned scale; no mean is subtracted and nothing is added."""
     return x * (scale / running_sd).view(1, -1, 1, 1)
 
 
 def parameter_count(k, width, scales):
-    """Exercise 4.2: trainable parameters of UNet(k, width, scales).
+    """Exercise 4.1: trainable parameters of UNet(k, width, scales).
 
     A 3x3 convolution from a to b channels without bias has 9ab weights; each bias-free batch norm
     has one scale per channel; a block is conv(a->b), norm(b), conv(b->b), norm(b). The encoder's

@@ -160,6 +160,26 @@ CLI_ROWS = [
                  marks=pytest.mark.skipif(not NO_GPU, reason="this machine has a GPU")),
     ("evaluate an unknown name", ["evaluate", "no_such_checkpoint"], None, r"Available: davis_k0"),
     ("evaluate a truncated run", ["evaluate", "{run}"], "both_truncated", r"checkpoint.pt is truncated or damaged"),
+    ("evaluate --split nope", ["evaluate", "davis_k2", "--split", "nope"], None,
+     r"argument --split: invalid choice: 'nope' \(choose from '?test'?, '?train'?, '?all'?, '?held-out'?\)"),
+    ("evaluate --split train on a leaves checkpoint", ["evaluate", "leaves_k0", "--split", "train"], None,
+     r"--split train applies to DAVIS32 checkpoints; leaves_k0 was trained on Moving Leaves"),
+    ("evaluate --root on a leaves checkpoint", ["evaluate", "leaves_k0", "--root", "{tmp}"], None,
+     r"--root applies to DAVIS32 checkpoints"),
+    ("evaluate --root nowhere", ["evaluate", "davis_k2", "--root", "{tmp}/nowhere"], None, r"is not a folder"),
+    ("evaluate --root without JPEGImages", ["evaluate", "davis_k2", "--root", "{tmp}"], None,
+     r"has no JPEGImages/480p folder"),
+    ("evaluate a DAVIS checkpoint with no DAVIS configured", ["evaluate", "davis_k2"], None,
+     r"^error: no DAVIS folder configured: pass --root, set \$SCORETUTOR_DAVIS_ROOT"),
+    ("evaluate --split held-out with no DAVIS configured", ["evaluate", "davis_k2", "--split", "held-out"], None,
+     r"^error: no DAVIS folder configured: pass --root, set \$SCORETUTOR_DAVIS_ROOT"),
+    ("evaluate --data leaves on a DAVIS checkpoint", ["evaluate", "davis_k2", "--data", "leaves"], None,
+     r"davis_k2 was trained on davis32 \(its card says so\), not on --data leaves"),
+    ("evaluate two checkpoints without --common-target", ["evaluate", "davis_k1", "davis_k2"], None,
+     r"several checkpoints are compared on common targets only: add --common-target"),
+    ("evaluate a DAVIS and a leaves checkpoint together", ["evaluate", "davis_k2", "leaves_k2", "--common-target"],
+     None, r"trained on different data \(davis_k2: davis32, leaves_k2: leaves\)"),
+    ("evaluate --sequences 0", ["evaluate", "leaves_k0", "--sequences", "0"], None, r"--sequences must be at least 1"),
     ("download --url http", ["download", "--dest", "{tmp}", "--url", "http://127.0.0.1:9/a.zip"], None,
      r"url must start with https://, got 'http://127.0.0.1:9/a.zip'; http:// only when asked for \(--allow-insecure\)"),
     ("download --url file", ["download", "--dest", "{tmp}", "--url", "file:///etc/passwd"], None,
@@ -297,6 +317,20 @@ def _busy(tmp_path):
 
 
 #: (row id, a function of tmp_path that must raise, the exception type, its message pattern)
+def _env_device(value):
+    from scoretutor import runtime
+
+    old = os.environ.get("SCORETUTOR_DEVICE")
+    os.environ["SCORETUTOR_DEVICE"] = value
+    try:
+        return runtime.get_device()
+    finally:
+        if old is None:
+            del os.environ["SCORETUTOR_DEVICE"]
+        else:
+            os.environ["SCORETUTOR_DEVICE"] = old
+
+
 LIB_ROWS = [
     ("load a zero-byte file", lambda t: checkpoints.load(_raw(t, b"")), ValueError, r"is empty \(0 bytes\)"),
     ("load random bytes", lambda t: checkpoints.load(_raw(t, os.urandom(500))), ValueError,
@@ -326,6 +360,8 @@ LIB_ROWS = [
      r"unknown checkpoint name 'nope'; available: davis_k0"),
     ("device 'cuda:x'", lambda t: checks.device("cuda:x"), ValueError, r"device must be cpu, cuda, cuda:N or mps"),
     ("device 'xla'", lambda t: checks.device("xla"), ValueError, r"device must be cpu, cuda, cuda:N or mps, got 'xla'"),
+    ("a chapter's set-up with $SCORETUTOR_DEVICE=foo", lambda t: _env_device("foo"), ValueError,
+     r"\$SCORETUTOR_DEVICE must be cpu, cuda, cuda:N or mps, got 'foo'"),
     ("TrainConfig(device='foo')", lambda t: TrainConfig(device="foo"), ValueError, r"device must be cpu"),
     ("TrainConfig(out='')", lambda t: TrainConfig(out=""), ValueError, r"out must be a run folder's path"),
     ("batch norm: an empty training batch", lambda t: _bn_empty(), ValueError,

@@ -137,3 +137,36 @@ def test_card_markdown_lists_the_facts():
     for needle in ("# Model card: `leaves_k2`", "python -m scoretutor train --k 2", "Commit: `abc`",
                    "Seed: 0", "val_psnr: 20", "| 0.5 | 6.02 | 28.30 |", "parameters: 1,234", "k: `2`"):
         assert needle in text, needle
+
+
+DAVIS_NAMES = [n for n in available() if n.startswith("davis_")]
+
+
+@pytest.mark.parametrize("name", DAVIS_NAMES)
+def test_every_davis_card_names_its_training_and_test_sequences(name):
+    from scoretutor.cards import card_dataset
+
+    _, card = load_pretrained(name, with_card=True)
+    assert card_dataset(card) == card["dataset"] == "davis32"
+    train, test = card["training_sequences"], card["test_sequences"]
+    assert train == sorted(train) and test == sorted(test) and len(train) == 12 and len(test) == 3
+    assert set(train).isdisjoint(test), f"{name}: a sequence on both sides of the split"
+    text = (checkpoints.CHECKPOINT_DIR / f"{name}.md").read_text()
+    assert f"Training sequences (12): {', '.join(train)}" in text and f"Test sequences (3): {', '.join(test)}" in text
+    # the free-text notes say the same (they were the only record before the structured fields)
+    assert all(s in card["notes"] for s in train + test)
+
+
+def test_the_davis_cards_agree_on_the_split():
+    cards = [load_pretrained(n, with_card=True)[1] for n in DAVIS_NAMES]
+    assert len({(tuple(c["training_sequences"]), tuple(c["test_sequences"])) for c in cards}) == 1
+
+
+def test_card_dataset_reads_the_field_else_the_data_line():
+    from scoretutor.cards import card_dataset
+
+    assert card_dataset({"dataset": "leaves", "data": "DAVIS32 ..."}) == "leaves"
+    assert card_dataset({"data": "DAVIS32 (scoretutor.davis.load_davis32) built from ..."}) == "davis32"
+    assert card_dataset({"data": "Moving Leaves (scoretutor.data.leaves.generate, default options): ..."}) == "leaves"
+    assert card_dataset({}) is None and card_dataset({"data": None}) is None
+    assert card_dataset(load_pretrained("leaves_k2", with_card=True)[1]) == "leaves"

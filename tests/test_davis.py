@@ -360,3 +360,76 @@ def test_real_davis_frames(tmp_path):
     step = np.abs(np.diff(data.frames.astype(np.float32), axis=1)).mean()
     other = np.abs(data.frames[1:, 0].astype(np.float32) - data.frames[:-1, 0]).mean()
     assert step < other
+
+
+# --------------------------------------------------------------------------- any video as clips (video_clips)
+
+
+def test_video_clips_shapes_range_and_provenance():
+    video = np.random.default_rng(0).uniform(size=(23, 480, 854)).astype(np.float32)
+    clips = davis.video_clips(video)
+    assert clips.frames.shape == (63 * 2, 11, 32, 32) and clips.frames.dtype == np.float32  # 2 clips per crop
+    assert 0 <= clips.frames.min() and clips.frames.max() <= 1
+    assert clips.split == "video" and set(clips.sequence.tolist()) == {"video"}
+    assert sorted(set(clips.scale.tolist())) == [64, 128, 256] and sorted(set(clips.start.tolist())) == [0, 11]
+    overlapping = davis.video_clips(video, stride=4, name="mine")
+    assert len(overlapping) == 63 * 4 and overlapping.sequences == ("mine",)  # starts 0, 4, 8, 12
+
+
+def test_video_clips_of_a_constant_video_are_constant():
+    clips = davis.video_clips(np.full((11, 96, 160), 0.5), **SMALL_VIDEO)
+    np.testing.assert_array_equal(clips.frames, np.float32(128 / 255))  # 0.5 -> 127.5 -> 8 bits: 128
+    as_uint8 = davis.video_clips(np.full((11, 96, 160), 128, np.uint8), **SMALL_VIDEO)
+    np.testing.assert_array_equal(as_uint8.frames, clips.frames)
+
+
+SMALL_VIDEO = dict(scales=(32, 64), size=16)
+
+
+def test_video_clips_keep_a_translation_scaled_by_the_reduction():
+    base = np.random.default_rng(1).integers(0, 256, size=(96, 400)).astype(np.uint8)
+    video = np.stack([np.roll(base, 4 * t, axis=1)[:, :160] for t in range(11)])  # 4 pixels per frame, rightwards
+    clips = davis.video_clips(video, **SMALL_VIDEO)
+    for scale, shift in [(32, 2), (64, 1)]:  # reduced by 2 and by 4
+        x = clips.frames[clips.scale == scale]
+        np.testing.assert_array_equal(x[:, 1:, :, shift:], x[:, :-1, :, :-shift])
+        assert not np.array_equal(x[:, 1:], x[:, :-1])
+
+
+def test_video_clips_of_a_davis_sequence_are_its_davis32_clips(tmp_path):
+    root = make_davis(tmp_path / "DAVIS", {"alpha": 12, "bravo": 11})
+    files = davis.discover_sequences(root)["alpha"]
+    video = np.stack([davis.read_luma(p) for p in files])
+    mine = davis.video_clips(video, **SMALL_VIDEO, name="alpha")
+    built = davis.load_davis32("all", root, tmp_path / "cache", sequences=["alpha"], dtype="float32", **SMALL)
+    np.testing.assert_array_equal(mine.frames, built.frames)
+    for key in ("scale", "location", "top", "left", "start"):
+        np.testing.assert_array_equal(getattr(mine, key), getattr(built, key))
+
+
+def test_video_clips_of_rgb_use_the_bt601_luma():
+    rgb = np.zeros((11, 96, 160, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 200, 100, 50
+    luma = np.rint(0.299 * 200 + 0.587 * 100 + 0.114 * 50)  # 124
+    clips = davis.video_clips(rgb, **SMALL_VIDEO)
+    np.testing.assert_allclose(clips.frames, luma / 255, atol=1 / 255 + 1e-7)
+    grey = davis.video_clips(np.full((11, 96, 160), int(clips.frames.flat[0] * 255 + 0.5), np.uint8), **SMALL_VIDEO)
+    np.testing.assert_array_equal(clips.frames, grey.frames)
+
+
+@pytest.mark.parametrize("video, match", [
+    (np.zeros((11, 96)), r"must be a \(T, H, W\) array of grey levels or \(T, H, W, 3\) of RGB, got shape \(11, 96\)"),
+    (np.zeros((11, 96, 160, 4)), r"got shape \(11, 96, 160, 4\)"),
+    (np.zeros((10, 96, 160)), r"video has 10 frames, fewer than clip_length=11"),
+    (np.zeros((11, 40, 160)), r"video frames of 160×40 pixels: crop of 64 pixels is larger than the 160×40 frame"),
+    (np.full((11, 96, 160), 2.0), r"a float video must lie in \[0, 1\], got values from 2 to 2 \(uint8 videos: 0..255\)"),
+    (np.full((11, 96, 160), np.nan), r"NaN or infinite"),
+    (np.full((11, 96, 160), 300), r"an integer video must lie in 0..255, got values from 300 to 300"),
+    (np.zeros((11, 96, 160), bool), r"must hold real grey levels"),
+    (np.full((11, 96, 160), "a"), r"must hold real grey levels"),
+])
+def test_video_clips_bad_videos(video, match):
+    with pytest.raises(ValueError, match=match):
+        davis.video_clips(video, **SMALL_VIDEO)
+    with pytest.raises(ValueError, match="stride must be an integer >= 1"):
+        davis.video_clips(np.zeros((11, 96, 160)), stride=0, **SMALL_VIDEO)

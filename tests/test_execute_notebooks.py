@@ -29,3 +29,18 @@ def test_executes_in_place_headless_and_in_order(tmp_path, capsys):
     assert code[1].outputs[0]["data"]["text/plain"] == repr(tmp_path.name)  # runs from the notebook's folder
     assert oct(os.stat(path).st_mode & 0o777) != oct(0o600)
     assert done.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_drops_the_widget_state_the_kernel_left(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import ipywidgets\nipywidgets.IntSlider(3)")]
+    # What nbclient itself stores: the state this executor must drop.
+    from nbclient import NotebookClient
+
+    raw = nbformat.from_dict(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(nb.cells[0].source)]))
+    NotebookClient(raw, kernel_name="python3").execute()
+    assert "widgets" in raw.metadata
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert execute_notebooks.main([str(path)]) == 0
+    assert "widgets" not in nbformat.read(path, as_version=4).metadata

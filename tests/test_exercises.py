@@ -100,10 +100,17 @@ def test_every_verdict_has_one_prefix_and_names_the_fallback(module, name, capsy
 
     checks = importlib.import_module(f"scoretutor.exercises.{module}")
     getattr(checks, name)(stub)
-    out = capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert max(map(len, printed.splitlines())) <= 88, "a verdict fits the book's column"
+    out = _unwrap(printed)
     chapter, exercise = int(module[2:]), name.removeprefix("check_")
     assert re.match(rf"✘ Exercise {chapter}\.\d \({exercise}\): not implemented yet; from here on the notebook "
                     r"uses the reference solution `scoretutor\.[^`]+`\.\n$", out), out
+
+
+def _unwrap(printed: str) -> str:
+    """A verdict as one line: verdicts are printed wrapped to 88 columns, continuations indented."""
+    return re.sub(r"\n  (?=\S)", " ", printed)
 
 
 def _sign_flipped(y, denoised, sigma):
@@ -149,14 +156,16 @@ def solutions_fn(module, name):
 def test_wrong_answers_get_named_arguments_values_a_seed_and_their_hint(module, name, wrong, says, capsys):
     checks = importlib.import_module(f"scoretutor.exercises.{module}")
     chosen = getattr(checks, name)(wrong, seed=7)
-    out = capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert max(map(len, printed.splitlines())) <= 88, "a verdict fits the book's column"
+    out = _unwrap(printed)
     assert chosen is not wrong
     assert f"Exercise {int(module[2:])}." in out and says in out, out
     assert re.search(r"on input \(\w+(\[[\d, ]+\])?=", out), "the verdict names the arguments"
     assert "inputs of seed 7: pass seed=7 to the check to replay them" in out
     assert "From here on the notebook uses the reference solution `scoretutor." in out
     getattr(checks, name)(wrong, seed=7)
-    assert capsys.readouterr().out == out  # the seed replays the same inputs, hence the same verdict
+    assert _unwrap(capsys.readouterr().out) == out  # the seed replays the same inputs, hence the same verdict
 
 
 def test_a_wrong_elementwise_answer_shows_the_failing_element_of_each_argument():
@@ -245,3 +254,22 @@ def test_check_notebook_never_takes_an_imported_library_function_for_the_student
     path.write_text(json.dumps(nb))
     statuses = [v.status for v in ex.check_notebook(path, quiet=True)]
     assert statuses == ["not implemented", "not implemented"]  # the stubs, not the library's reference
+
+
+def test_an_endless_loop_gets_a_verdict_and_the_next_exercise_is_still_checked(tmp_path, capsys):
+    import json
+
+    nb = json.loads((ROOT / "chapters" / "01_tweedie.ipynb").read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and "def posterior_mean_two_points(" in "".join(cell["source"]):
+            cell["source"] = ("def posterior_mean_two_points(y, sigma, a, b, w_a):\n    while True:\n"
+                              "        try:\n            pass\n        except Exception:\n            pass\n")
+    path = tmp_path / "01_tweedie.ipynb"
+    path.write_text(json.dumps(nb))
+    verdicts = ex.check_notebook(path, quiet=True, time_limit=0.5)
+    assert [v.status for v in verdicts] == ["error", "not implemented"]
+    assert "did not finish within 0.5 s (an endless loop?)" in verdicts[0].message
+    assert main(["check-exercises", str(path), "--time-limit", "0.5"]) == 1
+    assert "1.1 (posterior_mean_two_points): the check did not finish within 0.5 s" in capsys.readouterr().out
+    assert main(["check-exercises", str(path), "--time-limit", "-1"]) == 2
+    assert "error: --time-limit must be >= 0 seconds, got -1" in capsys.readouterr().err

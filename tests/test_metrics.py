@@ -55,3 +55,25 @@ def test_denoising_table_input_psnr_and_identity_like_model():
         denoising_table(model, frames, 2, sigmas=[-1.0])
     with pytest.raises(ValueError, match=r"frames must have shape"):
         denoising_table(model, frames[:, :2], 2)
+
+
+def test_common_target_table_scores_every_k_on_the_last_frame_with_the_same_noise():
+    from scoretutor.metrics import common_target_table, denoising_table
+    from scoretutor.unet import UNet
+
+    clips = np.random.default_rng(0).uniform(size=(3, 6, 16, 16)).astype(np.float32)
+    tables = {}
+    for k in (0, 1, 3):
+        torch.manual_seed(k)
+        model = UNet(k=k, width=4, scales=2)
+        tables[k] = common_target_table(model, clips, sigmas=[0.1, 0.5], seed=2)
+        assert tables[k] == denoising_table(model, clips[:, 5 - k:], sigmas=[0.1, 0.5], seed=2)
+    # the same targets and the same noise: the input PSNR does not depend on k
+    assert [r["input_psnr"] for r in tables[0]] == [r["input_psnr"] for r in tables[3]]
+    z = torch.randn((3, 1, 16, 16), generator=torch.Generator().manual_seed(2))
+    expected = float((10 * torch.log10(1 / ((0.1 * z) ** 2).flatten(1).mean(1))).mean())
+    assert tables[1][0]["input_psnr"] == pytest.approx(expected, abs=1e-4)
+    with pytest.raises(ValueError, match=r"clips must have shape \(N, T, H, W\) with T > k=3, got \(3, 3, 16, 16\)"):
+        common_target_table(UNet(k=3, width=4, scales=2), clips[:, :3])
+    with pytest.raises(TypeError, match="must be a scoretutor.unet.UNet"):
+        common_target_table("net", clips)

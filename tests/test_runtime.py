@@ -35,7 +35,8 @@ def test_device_override_and_loud_cpu_message(monkeypatch, capsys):
     monkeypatch.delenv("SCORETUTOR_DEVICE")
     if not torch.cuda.is_available():
         config.get_device()
-        assert "No GPU found" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "No GPU found" in out and max(map(len, out.splitlines())) <= 88
         with pytest.raises(ValueError, match="no CUDA GPU"):
             config.get_device("cuda")
 

@@ -157,7 +157,10 @@ def test_max_steps_stops_unconverged_with_the_last_estimate():
     assert not trace.converged.any() and not trace.diverged.any() and trace.out_of_steps.all()
     assert (trace.nfe == 5).all() and trace.sigma.shape == (1, 3, 5)
     assert torch.allclose(samples, torch.full_like(samples, 0.3))
-    assert "0 converged" in trace.summary() and "3 out of steps" in trace.summary()
+    summary = trace.summary()
+    assert "0 converged" in summary and "3 out of steps" in summary
+    # two lines within the book's 88-character column (chapters 6 and 7 print it)
+    assert len(summary.splitlines()) == 2 and max(map(len, summary.splitlines())) <= 88
 
 
 # --- a prior with a known answer --------------------------------------------------------------

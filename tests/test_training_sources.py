@@ -103,6 +103,11 @@ def test_training_on_davis_clips(small_davis, tmp_path):
     result = train(cfg, source=DavisSource(val_every=5, **small_davis), progress=False)
     assert result["epoch"] == 1 and np.isfinite(result["history"][0]["val_loss"])
     assert "DAVIS32" in read_checkpoint(tmp_path / "run")["data"]
+    from scoretutor.checkpoints import load
+
+    card = load(tmp_path / "run", with_card=True)[1]  # the run's card names its sequences and data set
+    assert card["dataset"] == "davis32" and card["test_sequences"] == list(davis.load_davis32("test", **small_davis).sequences)
+    assert card["training_sequences"] == list(davis.load_davis32("train", **small_davis).sequences)
 
 
 def test_cache_stands_in_for_a_vanished_folder(small_davis, tmp_path):
@@ -118,6 +123,14 @@ def test_cache_stands_in_for_a_vanished_folder(small_davis, tmp_path):
         davis.load_davis32("all", small_davis["root"], tmp_path / "empty-cache", **SMALL)
 
 
+def test_davis_source_names_its_sequences_for_the_card(small_davis):
+    source = DavisSource(**small_davis)
+    train = davis.load_davis32("train", **small_davis).sequences
+    test = davis.load_davis32("test", **small_davis).sequences
+    assert source.data_fields() == {"training_sequences": sorted(train), "test_sequences": sorted(test)}
+    assert set(train) | set(test) == {"alpha", "bravo", "charlie", "delta"} and test
+
+
 def test_evaluate_on_davis_test_clips(small_davis, tmp_path, monkeypatch, capsys):
     from scoretutor.checkpoints import save_pretrained
     from scoretutor.unet import UNet
@@ -129,7 +142,8 @@ def test_evaluate_on_davis_test_clips(small_davis, tmp_path, monkeypatch, capsys
     monkeypatch.setenv("SCORETUTOR_DAVIS_ROOT", str(tmp_path / "full"))
     assert cli_main(["evaluate", str(path), "--data", "davis32", "--sequences", "3", "--sigmas", "0.1"]) == 0
     out = capsys.readouterr().out
-    assert "3 DAVIS32 test clips" in out and "0.1" in out
+    assert "DAVIS32 test split, 1 sequences" in out and "the card lists no sequences" in out
+    assert "3 clips" in out and "0.1" in out
 
 
 # --------------------------------------------------------------------------- provenance and the GPU script

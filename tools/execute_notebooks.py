@@ -5,7 +5,7 @@
 
 Runs headless (``SCORETUTOR_HEADLESS=1``: no progress bars, widgets as static figures), from the
 ``chapters/`` folder, with the current Python environment's kernel, and prints each notebook's
-wall time. The notebook is replaced atomically, so an interrupted run leaves the old one intact.
+wall time. Stored widget state is dropped. The notebook is replaced atomically, so an interrupted run leaves the old one intact.
 This is how chapters are committed; ``pytest`` (strict nbval) then re-runs them and compares.
 """
 from __future__ import annotations
@@ -34,6 +34,9 @@ def execute(path: Path, timeout: int = 900) -> float:
     client.execute()
     seconds = time.perf_counter() - start
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    # Widget state the kernel left (ipywidgets, tqdm): the static book never shows it, and storing
+    # it makes every page load require.js and a widget manager from the network.
+    nb.metadata.pop("widgets", None)
     atomic_write_text(nbformat.writes(nb) + "\n", path)
     return seconds
 

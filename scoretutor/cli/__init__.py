@@ -2,7 +2,7 @@
 
 * ``train``: train (or resume) a conditional bias-free U-net (:mod:`scoretutor.cli.train`);
 * ``export``: turn a run into a checkpoint with its model card (:mod:`scoretutor.cli.export`);
-* ``evaluate``: input and output PSNR per noise level on held-out data (:mod:`scoretutor.cli.evaluate`);
+* ``evaluate``: input and output PSNR per noise level on the data a checkpoint's card names (:mod:`scoretutor.cli.evaluate`);
 * ``davis``: build the DAVIS32 cache and print its split (:mod:`scoretutor.cli.davis`);
 * ``download``: fetch and unpack DAVIS-2017 (:mod:`scoretutor.cli.download`);
 * ``check-exercises``: run a chapter's exercise checks on a student's notebook
@@ -27,7 +27,7 @@ __all__ = ["COMMANDS", "Parser", "fail", "in_cli_terms", "main"]
 COMMANDS = {
     "train": "train or resume a conditional bias-free U-net",
     "export": "turn a run into a checkpoint with a model card (in your checkpoint folder)",
-    "evaluate": "print input/output PSNR per noise level on held-out sequences",
+    "evaluate": "print input/output PSNR per noise level on the data a checkpoint's card names",
     "davis": "build the DAVIS32 cache and print the number of clips of each split",
     "download": "download and unpack DAVIS-2017 (480p trainval)",
     "check-exercises": "run a chapter's exercise checks on the functions of a student's notebook",

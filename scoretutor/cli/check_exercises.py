@@ -21,6 +21,9 @@ def parser() -> Parser:
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the random inputs (default: fresh ones, named in each verdict), the same for "
                         "every student when given")
+    p.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS",
+                   help="seconds one exercise's check may run before it is marked as an error (a student's "
+                        "endless loop) and the next is checked (default: 60; 0 for no limit)")
     return p
 
 
@@ -29,11 +32,13 @@ def main(argv=None) -> int:
     from ..exercises import check_notebook
 
     args = parser().parse_args(argv)
+    if args.time_limit < 0:
+        return fail(f"--time-limit must be >= 0 seconds, got {args.time_limit:g}")
     all_ok = True
     for path in args.notebooks:
         print(f"== {path}")
         try:
-            verdicts = check_notebook(path, seed=args.seed)
+            verdicts = check_notebook(path, seed=args.seed, time_limit=args.time_limit or None)
         except ValueError as exc:
             return fail(exc)
         right = sum(v.ok for v in verdicts)

@@ -81,6 +81,7 @@ __all__ = [
     "DavisClips",
     "build_davis32",
     "load_davis32",
+    "video_clips",
     "split_summary",
 ]
 
@@ -199,6 +200,20 @@ def crop_reduce(image, top: int, left: int, scale: int, size: int = SIZE) -> np.
     dtype = np.float64 if image.dtype == np.float64 else np.float32
     block = image[top : top + scale, left : left + scale].astype(dtype, copy=False)
     return block.reshape(size, f, size, f).mean(axis=(1, 3), dtype=dtype)
+
+
+def _crop_layout(params: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``(scale_of, location_of)``, int64 ``(L,)``: the crop side and grid location of each of a frame's
+    ``L`` crops, scale-major (the order of :class:`DavisCropCache`)."""
+    per_scale = params["grid"][0] * params["grid"][1]
+    scale_of = np.repeat(np.asarray(params["scales"], dtype=np.int64), per_scale)
+    location_of = np.tile(np.arange(per_scale, dtype=np.int64), len(params["scales"]))
+    return scale_of, location_of
+
+
+def _corners(height: int, width: int, params: dict) -> np.ndarray:
+    """Top-left corners ``(L, 2)`` of every crop of a ``height × width`` frame, in :func:`_crop_layout`'s order."""
+    return np.concatenate([crop_grid(height, width, sc, params["grid"]) for sc in params["scales"]])
 
 
 def _reduce_all(luma: np.ndarray, corners: np.ndarray, scale_of: np.ndarray, size: int) -> np.ndarray:
@@ -487,9 +502,7 @@ def build_davis32(
     n_loc = len(params["scales"]) * params["grid"][0] * params["grid"][1]
     crops = np.empty((int(offsets[-1]), n_loc, size, size), dtype=np.uint8)
     corners = np.empty((len(names), n_loc, 2), dtype=np.int64)
-    per_scale = params["grid"][0] * params["grid"][1]
-    scale_of = np.repeat(np.asarray(params["scales"], dtype=np.int64), per_scale)
-    location_of = np.tile(np.arange(per_scale, dtype=np.int64), len(params["scales"]))
+    scale_of, location_of = _crop_layout(params)
     from tqdm.auto import tqdm
 
     show = show_progress() if progress is None else bool(progress)
@@ -501,9 +514,7 @@ def build_davis32(
                 if shape is None:
                     shape = luma.shape
                     try:
-                        corners[s] = np.concatenate(
-                            [crop_grid(shape[0], shape[1], sc, params["grid"]) for sc in params["scales"]]
-                        )
+                        corners[s] = _corners(shape[0], shape[1], params)
                     except ValueError as err:
                         raise ValueError(f"sequence {name!r}: {err}") from None
                 elif luma.shape != shape:
@@ -653,6 +664,70 @@ def load_davis32(
     names = {"train": train, "test": test, "all": list(data.sequences)}[split]
     out = _cut_clips(data, names, data.manifest["params"]["clip_length"], stride, kind.type)
     return DavisClips(split=split, sequences=tuple(names), manifest=data.manifest, **out)
+
+
+def _video_luma(video) -> np.ndarray:
+    """A video as uint8 luma ``(T, H, W)``: grey levels as they are, RGB through BT.601 (module notes)."""
+    arr = np.asarray(video)
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"video must hold real grey levels (uint8 0..255, or floats in [0, 1]), got dtype {arr.dtype}")
+    rgb = arr.ndim == 4 and arr.shape[-1] == 3
+    if not (arr.ndim == 3 or rgb):
+        raise ValueError(f"video must be a (T, H, W) array of grey levels or (T, H, W, 3) of RGB, got shape {arr.shape}")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise ValueError("video contains NaN or infinite values")
+        if arr.size and (arr.min() < 0 or arr.max() > 1):
+            raise ValueError(f"a float video must lie in [0, 1], got values from {arr.min():g} to {arr.max():g} "
+                             "(uint8 videos: 0..255)")
+        arr = np.rint(arr * 255.0)
+    elif arr.size and (arr.min() < 0 or arr.max() > 255):
+        raise ValueError(f"an integer video must lie in 0..255, got values from {arr.min()} to {arr.max()}")
+    arr = arr.astype(np.uint8)
+    if rgb:
+        from PIL import Image
+
+        # Pillow's convert("L"): the BT.601 formula read_luma applies to frames that are not JPEG
+        arr = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(f), "RGB").convert("L")) for f in arr])
+    return arr
+
+
+def video_clips(video, *, clip_length: int = CLIP_LENGTH, stride: int = CLIP_LENGTH, scales=SCALES,
+                grid=GRID, size: int = SIZE, name: str = "video") -> DavisClips:
+    """DAVIS32-style clips of any video, e.g. your own footage: the crops, reduction and clip cutting of
+    DAVIS32 (module notes), applied to an array. Taught in chapter 7.
+
+    ``video``: ``(T, H, W)`` grey levels, uint8 0..255 or floats in ``[0, 1]`` (rounded to 8 bits
+    first, as a JPEG frame is); or ``(T, H, W, 3)`` RGB, turned into BT.601 luma by Pillow's
+    ``convert("L")`` (:func:`read_luma`'s conversion). Every frame is cut into the crops of
+    :func:`crop_grid` (21 locations per scale by default, so ``H`` and ``W`` must exceed the largest
+    scale: 256 pixels by default), each reduced by :func:`crop_reduce` and rounded to 8 bits, as
+    DAVIS32's cache holds them; clips of ``clip_length`` frames start every ``stride`` frames. A
+    DAVIS sequence's frames (``read_luma``) give exactly its DAVIS32 clips. Motion of ``v`` pixels per
+    frame in the video is ``v / f`` pixels per frame in clips of scale ``f * size``.
+
+    Returns a :class:`DavisClips` with float32 frames in ``[0, 1]``, ``(N, clip_length, size, size)``,
+    ``split="video"`` and every clip's ``sequence`` set to ``name``. ``ValueError`` for a video of
+    the wrong shape, dtype or range, or too short or too small for one clip.
+    """
+    luma = _video_luma(video)
+    params = _params(scales, grid, size, clip_length)
+    stride = checks.integer(stride, "stride", 1)
+    n, height, width = luma.shape
+    if n < params["clip_length"]:
+        raise ValueError(f"video has {n} frames, fewer than clip_length={params['clip_length']}")
+    try:
+        corners = _corners(height, width, params)
+    except ValueError as err:
+        raise ValueError(f"video frames of {width}×{height} pixels: {err}") from None
+    scale_of, location_of = _crop_layout(params)
+    crops = np.stack([_reduce_all(frame, corners, scale_of, params["size"]) for frame in luma])
+    manifest = {"format": FORMAT, "source": f"array {name!r}", "sequences": {name: n}, "params": params,
+                "frames": n}
+    data = DavisCropCache(crops=crops, offsets=np.array([0, n], dtype=np.int64), sequences=(name,),
+                          corners=corners[None], scale_of=scale_of, location_of=location_of, manifest=manifest)
+    out = _cut_clips(data, [name], params["clip_length"], stride, np.float32)
+    return DavisClips(split="video", sequences=(name,), manifest=manifest, **out)
 
 
 def split_summary(train: "DavisClips", test: "DavisClips") -> str:

@@ -47,6 +47,9 @@ class DataSource:
     def describe(self) -> str:  # one line for model cards
         raise NotImplementedError
 
+    def data_fields(self) -> dict:  # structured card fields (scoretutor.cards.DATA_FIELDS); none by default
+        return {}
+
 
 class LeavesSource(DataSource):
     """Moving Leaves (chapter 3): ``train_sequences`` fresh sequences per epoch, drawn with
@@ -142,6 +145,7 @@ class DavisSource(DataSource):
         if self._train is None:
             data = self._load_split("train")
             self._manifest, clips = data.manifest, data.frames
+            self._train_names = list(data.sequences)
             held = np.zeros(len(clips), dtype=bool)
             held[:: self.val_every] = True
             self._train, self._val = clips[~held], clips[held]
@@ -164,6 +168,12 @@ class DavisSource(DataSource):
         clips = self._load_split("test").frames
         idx = np.unique(np.linspace(0, len(clips) - 1, min(int(n), len(clips))).round().astype(int))
         return clips[idx].astype(np.float32) / np.float32(255.0)
+
+    def data_fields(self) -> dict:
+        """The card's ``training_sequences`` and ``test_sequences``: the sequence names of the two splits."""
+        self._split()
+        test = self._load_split("test").sequences if len(self._manifest["sequences"]) > 1 else ()
+        return {"training_sequences": sorted(self._train_names), "test_sequences": sorted(test)}
 
     def describe(self) -> str:
         train, val = self._split()

@@ -27,6 +27,7 @@ import inspect
 import io
 import json
 import re
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -265,8 +266,14 @@ def check_function(learner: Callable, reference: Callable, make_inputs: Callable
     verdict = verify(learner, reference, make_inputs, name=name, reference_name=reference_name, **kw)
     if _collected is not None:
         _collected.append(verdict)
-    print(("✔ " if verdict.ok else "✘ ") + verdict.message)
+    _say(("✔ " if verdict.ok else "✘ ") + verdict.message)
     return learner if verdict.ok else reference
+
+
+def _say(line: str) -> None:
+    """Print a verdict wrapped to the book's column (88 characters), continuation lines indented."""
+    print(textwrap.fill(line, width=88, subsequent_indent="  ", break_long_words=False,
+                        break_on_hyphens=False))
 
 
 # --------------------------------------------------------------------------- for teachers
@@ -287,10 +294,13 @@ def _chapter_module(chapter):
                          f"ch{int(m.group(1)):02d})") from None
 
 
-def check_chapter(chapter, functions: dict, *, seed: int | None = None, quiet: bool = False) -> list[Verdict]:
+def check_chapter(chapter, functions: dict, *, seed: int | None = None, quiet: bool = False,
+                  time_limit: float | None = None) -> list[Verdict]:
     """Run every check of ``chapter`` (2, ``"ch02"`` or the module) on ``functions`` (exercise name ->
     the student's function, e.g. ``{"most_probable_sigma": f}``) and return the verdicts (printed
-    unless ``quiet``); a missing function gets the status ``"missing"``. Taught in chapter 1."""
+    unless ``quiet``); a missing function gets the status ``"missing"``. With ``time_limit`` (seconds,
+    Unix main thread only), a check still running after that long gets an ``"error"`` verdict (an
+    endless loop) and the next one runs. Taught in chapter 1."""
     global _collected
     module = _chapter_module(chapter)
     verdicts = []
@@ -304,24 +314,57 @@ def check_chapter(chapter, functions: dict, *, seed: int | None = None, quiet: b
                                               f"{_UNPARSED[exercise]}")
             verdicts.append(verdict)
             if not quiet:
-                print("✘ " + verdict.message)
+                _say("✘ " + verdict.message)
             continue
         if fn is None or not callable(fn):
             what = "no function" if fn is None else f"a {type(fn).__name__}, not a function,"
             verdict = Verdict(label, "missing", f"{label}: {what} named {exercise!r} was found")
             verdicts.append(verdict)
             if not quiet:
-                print("✘ " + verdict.message)
+                _say("✘ " + verdict.message)
             continue
         _collected = []
         out = io.StringIO()
         try:
-            with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext():
+            with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext(), _alarm(time_limit):
                 getattr(module, check_name)(fn, seed=seed)
             verdicts += _collected
+        except _TimeLimit:
+            verdict = Verdict(label, "error", f"{label}: the check did not finish within {time_limit:g} s "
+                                              "(an endless loop?); the other exercises were still checked")
+            verdicts.append(verdict)
+            if not quiet:
+                print("✘ " + verdict.message)
         finally:
             _collected = None
     return verdicts
+
+
+class _TimeLimit(BaseException):
+    """Raised by the alarm of :func:`_alarm` (a BaseException, so a student's ``except Exception`` lets it by)."""
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float | None):
+    """Raise :class:`_TimeLimit` in the block after ``seconds`` (no limit if None, off the main thread or
+    without ``signal.setitimer``)."""
+    import signal
+    import threading
+
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ring(signum, frame):
+        raise _TimeLimit
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 #: exercise name -> why the notebook cell that defines it does not parse (filled by _definitions)
@@ -375,7 +418,8 @@ def _definitions(sources: list[str]) -> dict:
     return defined
 
 
-def check_notebook(path, *, seed: int | None = None, quiet: bool = False) -> list[Verdict]:
+def check_notebook(path, *, seed: int | None = None, quiet: bool = False,
+                   time_limit: float | None = None) -> list[Verdict]:
     """Run the exercise checks of a student's chapter notebook on the functions it defines.
 
     The chapter comes from the notebook's ``scoretutor.exercises.chNN`` import (else its file name,
@@ -383,7 +427,7 @@ def check_notebook(path, *, seed: int | None = None, quiet: bool = False) -> lis
     are run (in order, in a fresh namespace), then each check on the function that the notebook's
     last ``def`` of the exercise's name made (an imported library function of that name does not
     count). This runs the student's code, as the notebook itself would. Returns the verdicts (printed
-    unless ``quiet``). Taught in chapter 1."""
+    unless ``quiet``); ``time_limit`` as in :func:`check_chapter`. Taught in chapter 1."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no notebook at {path}")
@@ -397,6 +441,6 @@ def check_notebook(path, *, seed: int | None = None, quiet: bool = False) -> lis
                              "and its name does not start with the chapter number (NN_...)")
         number = m.group(1)
     try:
-        return check_chapter(int(number), _definitions(sources), seed=seed, quiet=quiet)
+        return check_chapter(int(number), _definitions(sources), seed=seed, quiet=quiet, time_limit=time_limit)
     finally:
         _UNPARSED.clear()

@@ -9,7 +9,7 @@ from .. import linearity
 from ..unet import BiasFreeBatchNorm2d, UNet
 from . import check_function as _check_function  # private name: only check_<exercise> names are public
 
-__all__ = ["check_bias_free_norm", "check_parameter_count", "check_jvp"]
+__all__ = ["check_parameter_count", "check_bias_free_norm", "check_jvp"]
 
 
 def _tensor(rng: np.random.Generator, shape, low=None, high=None) -> torch.Tensor:
@@ -38,7 +38,7 @@ def _norm_batch_sd(x, running_sd, scale):
 
 
 def check_bias_free_norm(fn, *, seed=None):
-    """Exercise 4.1: ``fn(x, running_sd, scale)`` -> the bias-free batch norm's output in eval mode,
+    """Exercise 4.2: ``fn(x, running_sd, scale)`` -> the bias-free batch norm's output in eval mode,
     ``x (B, C, H, W)``, ``running_sd (C,)``, ``scale (C,)`` (reference:
     :class:`scoretutor.unet.BiasFreeBatchNorm2d` in eval mode). The inputs have a clearly non-zero
     mean, so a version that subtracts a mean is caught."""
@@ -49,7 +49,7 @@ def check_bias_free_norm(fn, *, seed=None):
         return (x, _tensor(rng, (c,), 0.2, 3.0), _tensor(rng, (c,), -2.0, 2.0))
 
     return _check_function(
-        fn, _library_norm, inputs, name="Exercise 4.1 (bias_free_norm)", trials=6, rtol=1e-5, atol=1e-6,
+        fn, _library_norm, inputs, name="Exercise 4.2 (bias_free_norm)", trials=6, rtol=1e-5, atol=1e-6,
         seed=seed, reference_name="scoretutor.unet.BiasFreeBatchNorm2d (in eval mode)",
         mistakes=(("subtracts a mean: the bias-free layer must not (it would add a constant to the network)",
                    _norm_minus_mean),
@@ -65,14 +65,14 @@ def _library_count(k: int, width: int, scales: int) -> int:
 
 
 def check_parameter_count(fn, *, seed=None):
-    """Exercise 4.2: ``fn(k, width, scales)`` -> the number of trainable parameters of the conditional
+    """Exercise 4.1: ``fn(k, width, scales)`` -> the number of trainable parameters of the conditional
     bias-free U-net (reference: counting the parameters of :class:`scoretutor.unet.UNet`)."""
 
     def inputs(rng):
         return (int(rng.integers(0, 4)), int(rng.integers(1, 25)), int(rng.integers(1, 5)))
 
     return _check_function(
-        fn, _library_count, inputs, name="Exercise 4.2 (parameter_count)", trials=8, rtol=0, atol=0, seed=seed,
+        fn, _library_count, inputs, name="Exercise 4.1 (parameter_count)", trials=8, rtol=0, atol=0, seed=seed,
         reference_name="scoretutor.unet.UNet(k, width, scales), its parameters counted",
         hint="count each 3x3 convolution's weights (c_in * c_out * 9, no biases), each batch norm's scale (one "
              "per channel), the 2x2 transposed convolutions of the decoder and the output convolution; the "
