@@ -153,18 +153,19 @@ class FrontSweep:
         return True
 
     def table(self, z: float = 1.96) -> str:
-        """A plain-text table: ratio, samples, the fraction of each reading, "larger in front" among
-        decided samples with its interval, and blended + neither with its interval (2 decimals)."""
+        """A plain-text table of at most 88 characters a line: ratio, samples, the fraction of
+        each reading, "larger in front" among decided samples with its interval, and
+        blended + neither with its interval (2 decimals)."""
         low, high = self.interval(z)
         ulow, uhigh = self.undecided_interval(z)
-        short = {"larger in front": "larger", "smaller in front": "smaller", "no contact": "no contact"}
-        head = "".join(f"{short.get(c, c):>11}" for c in CATEGORIES)
-        lines = [f"{'ratio':>5} {'n':>4}{head}  {'larger/decided':>20}  {'blended+neither':>20}"]
+        short = [{"larger in front": "larger", "smaller in front": "smaller"}.get(c, c) for c in CATEGORIES]
+        head = "".join(f" {s}" for s in short)
+        lines = [f"{'ratio':>5} {'n':>4}{head} {'larger/decided':>17} {'blended+neither':>17}"]
         for i, r in enumerate(self.ratios):
-            cells = "".join(f"{self.fraction(c)[i]:>11.2f}" for c in CATEGORIES)
-            lines.append(f"{r:>5.2f} {int(self.counts[i]):>4d}{cells}  "
-                         f"{self.frequency[i]:>4.2f} [{low[i]:.2f}, {high[i]:.2f}]"
-                         f"{'':>5}  {self.undecided_fraction[i]:>4.2f} [{ulow[i]:.2f}, {uhigh[i]:.2f}]")
+            cells = "".join(f" {self.fraction(c)[i]:>{len(s)}.2f}" for c, s in zip(CATEGORIES, short))
+            lines.append(f"{r:>5.2f} {int(self.counts[i]):>4d}{cells} "
+                         f"{self.frequency[i]:>4.2f} [{low[i]:.2f}, {high[i]:.2f}] "
+                         f"{self.undecided_fraction[i]:>4.2f} [{ulow[i]:.2f}, {uhigh[i]:.2f}]")
         return "\n".join(lines)
 
 

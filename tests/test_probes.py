@@ -230,6 +230,7 @@ def test_front_sweep_counts_each_ratio_and_leaves_out_diverged_chains():
     assert np.all(low <= sweep.frequency) and np.all(sweep.frequency <= high)
     assert sweep.monotone()
     assert "ratio" in sweep.table() and len(sweep.table().splitlines()) == 4
+    assert max(len(line) for line in sweep.table().splitlines()) <= 88  # the book's column
     assert np.isnan(sweep.samples[1, 1]).all() and np.isnan(sweep.fit_error[1, 1]).all()
 
 
