@@ -346,7 +346,8 @@ def _run(record: RunRecord, config: TrainConfig, t_start: float, resume: bool, s
                 if (step + 1) % check_every == 0 or step + 1 == steps:
                     _check_losses(losses, check_every, where)
                     if bar is not None:
-                        bar.set_postfix(loss=f"{float(losses[-1]):.4f}", refresh=False)
+                        # drawn at least once per epoch, at its last step, however fast the steps
+                        bar.set_postfix(loss=f"{float(losses[-1]):.4f}", refresh=step + 1 == steps)
                 if bar is not None:
                     bar.update(1)
         out = trainer.predict(val_x)
