@@ -13,11 +13,15 @@ two Jacobians, and each method's peak memory: the growth of the process's maximu
 to its end. That is the honest figure for PyTorch's CPU allocations, which ``tracemalloc`` does not
 see. Both do the same backward arithmetic; the vectorised one does it in a few large batched
 products instead of 1,024 small ones. What bounds the speed-up is therefore the per-call overhead and
-the threading efficiency of small operations, not the arithmetic: measured on the course's shared
-2-core CPU (issue 16), ``--threads 1`` gave 8.7 s against 7.9 s (0.9x: one thread is already busy on
-a batch of one, and the batched pass is compute-bound), ``--threads 2`` gave 28.9 s against 145 s
-(5.0x: the loop's small passes scale badly across threads on a loaded machine); peak memory +829 MiB
-at ``--chunk 64``, +270 MiB at ``--chunk 16``, against about +60 MiB for the loop.
+the threading efficiency of small operations, not the arithmetic, and on a CPU that overhead is
+small: measured on the course's 2-core CPU with nothing else running (issue 16), ``leaves_k2``
+gave 8.94 s against 9.09 s at ``--threads 1 --chunk 64`` (1.0x) and 4.99 s against 5.60 s at
+``--threads 2 --chunk 32`` (1.1x); ``leaves_k2_w32`` 3.52 s against 3.05 s (0.9x, one thread) and
+3.32 s against 2.47 s (0.7x, two threads, chunk 256). A batch-one backward pass already keeps the
+cores busy, so both are compute-bound; the vectorised pass pays in memory instead (peak +818 MiB at
+chunk 64 and +460 MiB at chunk 32 for ``leaves_k2``, against about +60 MiB for the loop). Under load
+the loop suffers more (a run on a busy machine gave 28.9 s against 145 s), and on a GPU, where one
+small pass leaves the device idle, batching is what pays.
 """
 from __future__ import annotations
 

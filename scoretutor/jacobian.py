@@ -100,9 +100,10 @@ def full_jacobian(model: nn.Module, x: torch.Tensor, *, pixels=None, chunk: int 
     result (``H W x C H W`` numbers: 12.6 MB in float32 for ``C = 3`` at 32x32) plus the forward's saved
     activations plus ``chunk`` times one image's backward activations (about 4 MB for the 64-channel
     U-net at 32x32 in float32: about 0.8 GB more at ``chunk = 64``, measured by
-    ``benchmarks/jacobian_speed.py``); a smaller ``chunk`` bounds it. With one CPU thread the vectorised
-    pass is compute-bound and no faster than one row at a time; its gain comes from fewer, larger
-    calls (5x with two threads on the course's CPU; the benchmark prints the figures).
+    ``benchmarks/jacobian_speed.py``); a smaller ``chunk`` bounds it. On a CPU the pass is
+    compute-bound and about as fast as one row at a time (0.7x to 1.1x on the course's 2-core CPU;
+    the benchmark prints the figures); its gain is one call instead of ``H W`` and, on a GPU, batches
+    that fill the device.
     """
     _check_model(model)
     x = _check_x(model, x, single=True)
