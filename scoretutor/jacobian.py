@@ -25,6 +25,7 @@ from torch import nn
 
 from . import checks
 from .linearity import jvp
+from .unet import apply_in_batches
 
 __all__ = [
     "full_jacobian",
@@ -228,12 +229,11 @@ def hutchinson_trace(model: nn.Module, x: torch.Tensor, probes: int = 32, *, see
     b, (h, w) = x.shape[0], x.shape[-2:]
     z = _rademacher((b * probes, h, w), seed, x)
     xs = x.repeat_interleave(probes, dim=0)
-    quad = []
-    for start in range(0, b * probes, batch):
-        zs = z[start:start + batch]
-        out = jvp(model, xs[start:start + batch], _observation(xs[start:start + batch], zs))[:, 0]
-        quad.append((zs * out).sum(dim=(-2, -1)))
-    quad = torch.cat(quad).view(b, probes)
+
+    def quadratic(xs, zs):  # z^T J_y z, one per probe
+        return (zs * jvp(model, xs, _observation(xs, zs))[:, 0]).sum(dim=(-2, -1))
+
+    quad = apply_in_batches(quadratic, xs, z, batch_size=batch).view(b, probes)
     se = quad.std(dim=1) / probes**0.5 if probes > 1 else torch.full((b,), float("nan"), dtype=quad.dtype)
     return quad.mean(dim=1), se
 

@@ -131,7 +131,7 @@ def ssim(estimate, reference, data_range: float = 1.0, *, reduce: bool = True):
 
 @torch.no_grad()
 def denoising_table(model, frames, k: int | None = None, sigmas=TABLE_SIGMAS, seed: int = 0,
-                    *, batch_size: int = 512, device=None) -> list[dict]:
+                    *, batch_size: int = 512, device=None, progress: str | None = None) -> list[dict]:
     """Input and output PSNR of ``model`` per noise level, on all (past, next frame) pairs of ``frames``.
 
     Args:
@@ -140,6 +140,7 @@ def denoising_table(model, frames, k: int | None = None, sigmas=TABLE_SIGMAS, se
         k: number of past frames; must equal ``model.k`` (default: ``model.k``).
         sigmas: noise standard deviations (pixel units).
         seed: seed of the noise; the same ``z`` is scaled by each ``sigma``.
+        progress: the label of a tqdm bar over the noise levels (on stderr), or None for no bar.
 
     Returns one dict per sigma: ``{"sigma", "input_psnr", "output_psnr"}`` (mean per-image dB). For a
     prediction-only model the output ignores the observation (same output PSNR at every sigma).
@@ -167,6 +168,10 @@ def denoising_table(model, frames, k: int | None = None, sigmas=TABLE_SIGMAS, se
     past, target = pair_windows(frames, k, index)
     z = torch.randn(target.shape, generator=torch.Generator().manual_seed(int(seed)))
     rows = []
+    if progress is not None:
+        from tqdm.auto import tqdm
+
+        sigmas = tqdm(sigmas, desc=progress, unit="σ", leave=False)
     for s in sigmas:
         noisy = target + s * z
         out = apply_in_batches(
@@ -181,7 +186,7 @@ def denoising_table(model, frames, k: int | None = None, sigmas=TABLE_SIGMAS, se
 
 
 def common_target_table(model, clips, sigmas=TABLE_SIGMAS, seed: int = 0, *, batch_size: int = 512,
-                        device=None) -> list[dict]:
+                        device=None, progress: str | None = None) -> list[dict]:
     """:func:`denoising_table` on common targets: the **last frame** of every clip, seen through the
     ``model.k`` frames before it, so that networks with different ``k`` (and a prediction-only one) are
     scored on the same target frames with the same noise ``sigma z`` (``z`` drawn from ``seed`` for
@@ -198,7 +203,8 @@ def common_target_table(model, clips, sigmas=TABLE_SIGMAS, seed: int = 0, *, bat
     if len(shape) != 4 or shape[1] <= model.k:
         raise ValueError(f"clips must have shape (N, T, H, W) with T > k={model.k}, got {shape}")
     last = clips[:, shape[1] - 1 - model.k:]
-    return denoising_table(model, last, sigmas=sigmas, seed=seed, batch_size=batch_size, device=device)
+    return denoising_table(model, last, sigmas=sigmas, seed=seed, batch_size=batch_size, device=device,
+                           progress=progress)
 
 
 def format_table(rows: list[dict]) -> str:

@@ -266,7 +266,8 @@ def apply_in_batches(fn: Callable[..., torch.Tensor], *tensors: torch.Tensor,
     """``fn`` applied to consecutive chunks of at most ``batch_size`` rows of ``tensors`` (sliced together
     along their first axis), the results concatenated: ``fn(*tensors)`` with bounded memory (all rows at
     once when ``batch_size`` is None). The one chunked evaluation loop of the library: the sampler
-    (chapter 6), the denoising table and the trainer's validation (chapter 5) all use it."""
+    (chapter 6), the denoising table and the trainer's validation (chapter 5), and Hutchinson's trace
+    (chapter 8) all use it."""
     n = tensors[0].shape[0]
     step = max(n, 1) if batch_size is None else checks.integer(batch_size, "batch_size", 1)
     return torch.cat([fn(*(t[i:i + step] for t in tensors)) for i in range(0, max(n, 1), step)])

@@ -56,7 +56,7 @@ def parser() -> Parser:
                    help="seed of the Moving Leaves sequences (default: the held-out seed)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default cpu)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar over the checkpoints and noise levels (default: in a terminal)")
+                   help="progress bar over the noise levels of each checkpoint (default: in a terminal)")
     return p
 
 
@@ -155,8 +155,6 @@ def main(argv=None) -> int:
 def _evaluate(args) -> int:
     from ..checkpoints import load, resolve
     from ..data.sources import HELD_OUT_SEED, LeavesSource
-    from tqdm.auto import tqdm
-
     from ..metrics import TABLE_SIGMAS, common_target_table, denoising_table, format_table
     from ..runtime import show_progress
 
@@ -196,11 +194,8 @@ def _evaluate(args) -> int:
         print(f"  {name}: k={c['k']}, width={c['width']}, prediction_only={c['prediction_only']}")
     table = common_target_table if args.common_target else denoising_table
     show = show_progress() if args.progress is None else args.progress
-    # one noise level at a time (the same noise z for each, as in one call), so that a bar can follow
-    steps = [(m, s) for m in models for s in sigmas]
-    bar = tqdm(steps, desc="evaluating", unit="σ", disable=not show, leave=False)
-    rows = [table(m, frames, sigmas=[s], seed=args.seed)[0] for m, s in bar]
-    tables = [rows[i * len(sigmas):(i + 1) * len(sigmas)] for i in range(len(models))]
+    tables = [table(m, frames, sigmas=sigmas, seed=args.seed, progress=f"evaluating {n}" if show else None)
+              for n, m in zip(names, models)]
     if not args.common_target:
         print(format_table(tables[0]))
         return 0

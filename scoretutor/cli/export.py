@@ -203,12 +203,7 @@ def _add_table(card: dict, model, config, args) -> None:
                              for k, v in model.state_dict().items()})
     shipped.eval()
     show = show_progress() if args.progress is None else args.progress
-    rows = []
-    from tqdm.auto import tqdm
-
-    # one noise level at a time (the same noise z for each, as in one call), so that a bar can follow
-    for sigma in tqdm(TABLE_SIGMAS, desc="denoising table", unit="σ", disable=not show, leave=False):
-        rows += denoising_table(shipped, frames, sigmas=[sigma], seed=0)
+    rows = denoising_table(shipped, frames, sigmas=TABLE_SIGMAS, seed=0, progress="denoising table" if show else None)
     card["denoising_table"] = rows
     held = (f"{len(frames)} clips of the DAVIS32 test split (sequences never used in training)"
             if config.data == "davis32" else
