@@ -152,6 +152,33 @@ class FrontSweep:
                     return False
         return True
 
+    def criteria(self, z: float = 1.96) -> dict[str, tuple[str, str, bool]]:
+        """The bars that decisive, well-ordered samples must clear, each as ``(what,
+        measured value, met)``: ``"decisive"`` (at every ratio at most 10% blended or neither),
+        ``"clear"`` (at ratios <= 0.6 at least 90% of decided samples put the larger disk in front),
+        ``"half"`` (at the ratio nearest 1, 30% to 70%), ``"monotone"`` (:meth:`monotone`) and
+        ``"range"`` (at least 99% of the valid samples' pixels within [-0.05, 1.05]). The one home of
+        these bars: chapter 6 prints them, ``tools/measure_occlusion.py`` too."""
+        clear = self.ratios <= 0.6 + 1e-9
+        at_one = int(np.argmin(np.abs(self.ratios - 1.0)))
+        pixels = self.samples[self.valid]
+        in_range = float(((pixels >= -0.05) & (pixels <= 1.05)).mean()) if pixels.size else 0.0
+        undecided, frequency, monotone = self.undecided_fraction, self.frequency, self.monotone(z)
+        return {
+            "decisive": ("at every ratio, <= 10% of samples are blended or neither",
+                         ", ".join(f"{r:g}: {u:.2f}" for r, u in zip(self.ratios, undecided)),
+                         bool(np.all(undecided <= 0.1))),
+            "clear": ("at ratios <= 0.6, >= 90% of decided samples put the larger disk in front",
+                      ", ".join(f"{r:g}: {f:.2f}" for r, f in zip(self.ratios[clear], frequency[clear])),
+                      bool(np.all(frequency[clear] >= 0.9))),
+            "half": ("at ratio 1, between 30% and 70% of decided samples", f"{frequency[at_one]:.2f}",
+                     bool(0.3 <= frequency[at_one] <= 0.7)),
+            "monotone": ("the frequency falls with the ratio within its 95% error bars", str(monotone),
+                         monotone),
+            "range": (">= 99% of sampled pixels within [-0.05, 1.05]", f"{100 * in_range:.1f}%",
+                      in_range >= 0.99),
+        }
+
     def table(self, z: float = 1.96) -> str:
         """A plain-text table of at most 88 characters a line: ratio, samples, the fraction of
         each reading, "larger in front" among decided samples with its interval, and

@@ -305,3 +305,29 @@ def test_measure_occlusion_refuses_bad_arguments():
     for argv in (["--n", "0"], ["--ratios", "1.5"]):
         with pytest.raises(SystemExit):
             tool.main(argv)
+
+
+def test_sweep_criteria_pass_a_good_sweep_and_name_each_failure():
+    from scoretutor.psychometric import FrontSweep
+
+    def sweep(rows, samples=None):
+        category = np.array(rows, dtype=object)[:, :, None]
+        shape = category.shape
+        return FrontSweep(ratios=np.array([0.5, 0.6, 1.0]), probes=None,
+                          samples=np.full(shape + (2, 2), 0.5) if samples is None else samples,
+                          category=category, coefficient=np.zeros(shape), fit_error=np.zeros(shape),
+                          valid=np.ones(shape, bool), trace=None)
+
+    good = [[LARGER] * 40, [LARGER] * 39 + [SMALLER], [LARGER] * 20 + [SMALLER] * 20]
+    met = {key: ok for key, (_, _, ok) in sweep(good).criteria().items()}
+    assert met == {"decisive": True, "clear": True, "half": True, "monotone": True, "range": True}
+    blends = [[LARGER] * 30 + [BLENDED] * 10, [LARGER] * 39 + [SMALLER], [LARGER] * 20 + [SMALLER] * 20]
+    crit = sweep(blends).criteria()
+    assert not crit["decisive"][2] and crit["decisive"][1].startswith("0.5: 0.25")
+    backwards = [[SMALLER] * 40, [SMALLER] * 39 + [LARGER], [LARGER] * 40]  # the order reversed
+    crit = sweep(backwards).criteria()
+    assert not crit["clear"][2] and not crit["half"][2] and not crit["monotone"][2]
+    wild = np.full((3, 40, 1, 2, 2), 0.5)
+    wild[:, :, :, 0, 0] = 1.2  # a quarter of the pixels out of range
+    crit = sweep(good, wild).criteria()
+    assert not crit["range"][2] and crit["range"][1] == "75.0%"
